@@ -1,0 +1,60 @@
+# Image pipeline: `make run` starts the services, `make test` runs every test. `make help` lists targets.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help install run run-gateway test test-fast lint format typecheck bench bench-thumbnails bench-uploads db clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
+
+install: $(STAMP) ## Create .venv and install pinned dependencies (idempotent)
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==25.3
+	$(BIN)/pip install --quiet -e '.[export,dev]'
+	@touch $@
+
+run: install ## Install if needed and start the gateway (port 8000)
+	$(BIN)/python -m gateway
+
+run-gateway: install ## Start only the gateway
+	$(BIN)/python -m gateway
+
+db: ## Make sure the local PostgreSQL used by the PostgreSQL tests is up (no-op where there is none)
+	@if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
+		command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -n1) main start || true; \
+	fi
+
+test: install db lint typecheck ## Lint, type-check and run every test
+	$(BIN)/python -m pytest
+
+test-fast: install ## Only the pytest suite
+	$(BIN)/python -m pytest
+
+lint: install ## ruff check + format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## Apply ruff formatting and fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install ## mypy --strict on gateway, inference and contracts
+	$(BIN)/mypy
+
+bench: bench-thumbnails bench-uploads ## Run every benchmark and print its tables
+
+bench-thumbnails: install ## Thumbnail stage: naive Pillow vs ours vs libvips
+	$(BIN)/python -m bench.thumbnails
+
+bench-uploads: install ## Upload acceptance throughput vs a bare Litestar app
+	$(BIN)/python -m bench.uploads
+
+clean: ## Remove caches (keeps .venv, data and logs)
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -1,0 +1,31 @@
+"""``GET /v1/model`` of the inference service."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+MODEL_INFO_PATH = "/v1/model"
+
+
+class BatchingInfo(BaseModel):
+    """How the service groups requests into model calls."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_batch: int = Field(ge=1)
+    max_wait_ms: float = Field(ge=0)
+    queue_size: int = Field(ge=1)
+
+
+class ModelInfo(BaseModel):
+    """What model the inference service serves, and how."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    revision: str | None = None
+    precision: str = Field(description='"fp32" or "int8".')
+    execution_providers: list[str]
+    batching: BatchingInfo
+    is_test_model: bool = Field(description="True for the random `tiny-random` test model.")
+    ready: bool

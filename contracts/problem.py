@@ -1,0 +1,19 @@
+"""RFC 9457 problem details: the error body both services emit and the gateway parses."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    type: str = Field(default="about:blank", description="URI reference naming the problem type.")
+    title: str = Field(description="Short, human-readable summary of the problem type.")
+    status: int = Field(ge=100, le=599, description="HTTP status code of this occurrence.")
+    detail: str = Field(default="", description="Human sentence naming the cause.")
+    instance: str | None = Field(default=None, description="URI of this occurrence, if any.")

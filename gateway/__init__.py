@@ -1,0 +1,1 @@
+"""The gateway service: uploads, durable background processing, metadata, thumbnails, stats."""

@@ -1,0 +1,41 @@
+"""Liveness, readiness (database, and the inference service relayed) and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get
+from litestar.di import Provide
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from gateway.deps import GatewayServices, provide_services
+from gateway.middleware import request_id_of
+from gateway.repository import ImageRepository
+from gateway.schemas import InferenceHealth, ReadinessView
+
+
+class HealthController(Controller):
+    path = "/"
+    tags = ["health"]  # noqa: RUF012
+    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}  # noqa: RUF012
+
+    @get("/health/live", summary="The process is up")
+    async def live(self) -> dict[str, str]:
+        return {"status": "alive"}
+
+    @get("/health/ready", summary="Database reachable; inference readiness relayed")
+    async def ready(self, request: Request[Any, Any, Any], services: GatewayServices) -> Response[ReadinessView]:
+        database_ok = await services.database.ping()
+        inference = await services.inference.readiness(request_id_of(request.scope))
+        view = ReadinessView(
+            status="ready" if database_ok else "not_ready",
+            database="ok" if database_ok else "unreachable",
+            inference=InferenceHealth(ready=inference.ready, detail=inference.detail),
+        )
+        return Response(view, status_code=200 if database_ok else 503)
+
+    @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST, include_in_schema=True)
+    async def metrics(self, services: GatewayServices) -> Response[bytes]:
+        counts = await services.database.read(lambda session: ImageRepository(session).count_by_status())
+        services.metrics.set_images_by_status(counts)
+        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

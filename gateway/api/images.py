@@ -1,0 +1,111 @@
+"""Upload, list, read, download, delete and retry images."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+import anyio.to_thread
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.di import Provide
+from litestar.params import Parameter
+from litestar.response import File
+from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+
+from gateway.db import Database
+from gateway.deps import GatewayServices, provide_services, require_api_key
+from gateway.errors import ImageNotFoundError, InvalidStateError
+from gateway.middleware import request_id_of
+from gateway.models import Image, ImageStatus
+from gateway.repository import ImageRepository
+from gateway.schemas import ImageDetails, ImagePage, ImageSummary, details_of, summary_of
+from gateway.storage import CONTENT_TYPES, is_image_id
+
+ImageId = Annotated[str, Parameter(description="Image id (32 hex characters).")]
+
+
+async def load_image(database: Database, image_id: str) -> Image:
+    """The image row, or ``ImageNotFoundError`` for an unknown or malformed id."""
+    if not is_image_id(image_id):
+        raise ImageNotFoundError(f"'{image_id[:64]}' is not an image id.")
+    image = await database.read(lambda session: ImageRepository(session).get(image_id))
+    if image is None:
+        raise ImageNotFoundError(f"No image with id {image_id}.")
+    return image
+
+
+def content_disposition(filename: str) -> str:
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("?", "_")
+    return f"inline; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+class ImagesController(Controller):
+    path = "/api/images"
+    tags = ["images"]  # noqa: RUF012
+    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}  # noqa: RUF012
+
+    @post(
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        guards=[require_api_key],
+        summary="Upload an image",
+        description="multipart/form-data with one file in the field `image`. JPEG (MPO included) or PNG, "
+        "judged by the bytes. Answers 202 at once; processing runs in the background.",
+        response_headers=None,
+    )
+    async def upload(self, request: Request[Any, Any, Any], services: GatewayServices) -> Response[ImageSummary]:
+        image = await services.uploads.accept(request.stream(), request.content_type, request_id_of(request.scope))
+        services.worker.notify()
+        return Response(summary_of(image), status_code=HTTP_202_ACCEPTED, headers={"Location": f"{self.path}/{image.id}"})
+
+    @get("/", summary="List images, newest first")
+    async def list_images(
+        self,
+        services: GatewayServices,
+        status: Annotated[ImageStatus | None, Parameter(description="Only images in this status.")] = None,
+        limit: Annotated[int, Parameter(ge=1, le=500, description="Page size, 1..500.")] = 50,
+        cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page.")] = None,
+    ) -> ImagePage:
+        page = await services.database.read(lambda session: ImageRepository(session).list_page(status, limit, cursor))
+        return ImagePage(items=[summary_of(image) for image in page.items], next_cursor=page.next_cursor)
+
+    @get("/{image_id:str}", summary="Image details")
+    async def get_image(self, services: GatewayServices, image_id: ImageId) -> ImageDetails:
+        return details_of(await load_image(services.database, image_id))
+
+    @get("/{image_id:str}/original", summary="The uploaded bytes", media_type="application/octet-stream")
+    async def get_original(self, services: GatewayServices, image_id: ImageId) -> File:
+        image = await load_image(services.database, image_id)
+        path = services.storage.original_path(image.id, image.format)
+        if not await anyio.Path(path).exists():
+            raise ImageNotFoundError(f"The original of image {image_id} is no longer stored.")
+        return File(
+            path=path,
+            media_type=CONTENT_TYPES[image.format],
+            content_disposition_type="inline",
+            headers={"Content-Disposition": content_disposition(image.filename)},
+            etag=None,
+        )
+
+    @delete("/{image_id:str}", status_code=HTTP_204_NO_CONTENT, guards=[require_api_key], summary="Delete an image")
+    async def delete_image(self, services: GatewayServices, image_id: ImageId) -> None:
+        if not is_image_id(image_id):
+            raise ImageNotFoundError(f"'{image_id[:64]}' is not an image id.")
+        deleted = await services.database.write(lambda session: ImageRepository(session).delete(image_id))
+        if not deleted:
+            raise ImageNotFoundError(f"No image with id {image_id}.")
+        await anyio.to_thread.run_sync(services.storage.delete_image, image_id)
+
+    @post(
+        "/{image_id:str}/retry", status_code=HTTP_202_ACCEPTED, guards=[require_api_key], summary="Re-queue a failed image"
+    )
+    async def retry_image(self, services: GatewayServices, image_id: ImageId) -> ImageSummary:
+        image = await load_image(services.database, image_id)
+        requeued = await services.database.write(lambda session: ImageRepository(session).requeue_failed(image_id))
+        if not requeued:
+            raise InvalidStateError(f"Only a failed image can be retried; image {image_id} is {image.status}.")
+        services.metrics.requeued.labels("retry").inc()
+        services.worker.notify()
+        return summary_of(await load_image(services.database, image_id))
+
+

@@ -1,0 +1,74 @@
+"""The running services of one app and the ``provide_*`` functions handlers get them through."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.handlers.base import BaseRouteHandler
+
+from gateway.db import Database
+from gateway.errors import AuthenticationRequiredError
+from gateway.inference_client import InferenceClient
+from gateway.metrics import GatewayMetrics
+from gateway.settings import GatewaySettings
+from gateway.storage import ImageStorage
+from gateway.uploads import UploadService
+from gateway.worker import Worker
+
+
+@dataclass
+class GatewayServices:
+    """Everything the lifespan creates; kept on ``app.state.services``."""
+
+    settings: GatewaySettings
+    database: Database
+    storage: ImageStorage
+    inference: InferenceClient
+    metrics: GatewayMetrics
+    uploads: UploadService
+    worker: Worker
+    started_monotonic: float
+
+    @property
+    def uptime_s(self) -> float:
+        return round(time.monotonic() - self.started_monotonic, 1)
+
+
+def _services(state: State) -> GatewayServices:
+    services: GatewayServices = state.services
+    return services
+
+
+def provide_services(state: State) -> GatewayServices:
+    return _services(state)
+
+
+def provide_settings(state: State) -> GatewaySettings:
+    return _services(state).settings
+
+
+def provide_database(state: State) -> Database:
+    return _services(state).database
+
+
+def provide_storage(state: State) -> ImageStorage:
+    return _services(state).storage
+
+
+def provide_metrics(state: State) -> GatewayMetrics:
+    return _services(state).metrics
+
+
+def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+    """Guard for writes: when ``GATEWAY_API_KEY`` is set, demand ``Authorization: Bearer <key>``."""
+    expected = _services(connection.app.state).settings.api_key
+    if not expected:
+        return
+    scheme, _, supplied = connection.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(supplied.strip().encode(), expected.encode()):
+        raise AuthenticationRequiredError("This endpoint needs 'Authorization: Bearer <GATEWAY_API_KEY>'.")

@@ -1,0 +1,143 @@
+"""Domain errors of the gateway, each carrying the HTTP status it maps to.
+
+GatewayError
+├── BadUploadError (400, bad_request)
+├── UploadTooLargeError (413, too_large)
+│   └── ImageTooLargeError (413, too_large): pixel count from the header alone
+├── UnsupportedImageError (415, unsupported_format)
+├── UnreadableImageError (422, unreadable)
+├── InvalidQueryError (400)
+├── AuthenticationRequiredError (401)
+├── ImageNotFoundError (404)
+│   └── ThumbnailNotAvailableError (404): the image failed before thumbnails were made
+├── ThumbnailNotReadyError (409, Retry-After)
+├── InvalidStateError (409)
+├── StorageUnavailableError (503): database or disk failure
+├── InferenceError: the caption could not be had
+│   ├── InferenceUnavailableError (503): transport error, timeout, 429 or 5xx; retried
+│   └── CaptionRejectedError (502): any other 4xx; not retried
+└── ImageDecodeError (422): data behind a valid header is corrupt or truncated (pipeline only)
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class GatewayError(Exception):
+    """Base of every domain error; ``status`` and ``title`` feed the problem+json map."""
+
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+    type_slug: ClassVar[str] = "internal-error"
+
+    def __init__(self, detail: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+
+
+class UploadRejectedError(GatewayError):
+    """An upload refused synchronously; ``reason`` is the stats bucket it is counted in."""
+
+    reason: ClassVar[str] = "bad_request"
+
+
+class BadUploadError(UploadRejectedError):
+    status = 400
+    title = "Bad upload"
+    type_slug = "bad-upload"
+    reason = "bad_request"
+
+
+class UploadTooLargeError(UploadRejectedError):
+    status = 413
+    title = "Upload too large"
+    type_slug = "upload-too-large"
+    reason = "too_large"
+
+
+class ImageTooLargeError(UploadTooLargeError):
+    title = "Image has too many pixels"
+    type_slug = "image-too-large"
+
+
+class UnsupportedImageError(UploadRejectedError):
+    status = 415
+    title = "Unsupported image format"
+    type_slug = "unsupported-format"
+    reason = "unsupported_format"
+
+
+class UnreadableImageError(UploadRejectedError):
+    status = 422
+    title = "Unreadable image"
+    type_slug = "unreadable-image"
+    reason = "unreadable"
+
+
+class InvalidQueryError(GatewayError):
+    status = 400
+    title = "Invalid query parameter"
+    type_slug = "invalid-query"
+
+
+class AuthenticationRequiredError(GatewayError):
+    status = 401
+    title = "Authentication required"
+    type_slug = "authentication-required"
+
+
+class ImageNotFoundError(GatewayError):
+    status = 404
+    title = "Image not found"
+    type_slug = "image-not-found"
+
+
+class ThumbnailNotAvailableError(ImageNotFoundError):
+    title = "Thumbnail not available"
+    type_slug = "thumbnail-not-available"
+
+
+class ThumbnailNotReadyError(GatewayError):
+    status = 409
+    title = "Thumbnail not ready"
+    type_slug = "thumbnail-not-ready"
+
+
+class InvalidStateError(GatewayError):
+    status = 409
+    title = "Invalid image state"
+    type_slug = "invalid-state"
+
+
+class StorageUnavailableError(GatewayError):
+    status = 503
+    title = "Storage unavailable"
+    type_slug = "storage-unavailable"
+
+
+class InferenceError(GatewayError):
+    """The caption could not be had from the inference service."""
+
+    caption_status: ClassVar[str] = "failed"
+
+
+class InferenceUnavailableError(InferenceError):
+    status = 503
+    title = "Inference service unavailable"
+    type_slug = "inference-unavailable"
+    caption_status = "unavailable"
+
+
+class CaptionRejectedError(InferenceError):
+    status = 502
+    title = "Caption refused by the inference service"
+    type_slug = "caption-rejected"
+    caption_status = "failed"
+
+
+class ImageDecodeError(GatewayError):
+    status = 422
+    title = "Image data is corrupt"
+    type_slug = "image-decode-failed"

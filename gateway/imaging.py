@@ -1,0 +1,238 @@
+"""Pure image functions: sniff the format, read the header, decode, metadata, thumbnails.
+
+Nothing here touches the database, the network or the event loop.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
+
+from gateway.errors import ImageDecodeError, ImageTooLargeError, UnreadableImageError, UnsupportedImageError
+
+SNIFF_BYTES = 32
+ACCEPTED_FORMATS = ("JPEG", "PNG")
+WHITE = (255, 255, 255)
+_TRANSPOSE_FOR_ORIENTATION = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_OTHER_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"\x00\x00\x01\x00", "ICO"),
+    (b"8BPS", "PSD"),
+    (b"%PDF", "PDF"),
+    (b"\xff\x0a", "JPEG XL"),
+    (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
+)
+
+
+def sniff_format(head: bytes) -> str | None:
+    """``"JPEG"`` or ``"PNG"`` judged by the leading bytes alone, else None."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    return None
+
+
+def describe_unsupported(head: bytes) -> str:
+    """A name for what the leading bytes look like, for error messages."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WebP"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        return "AVIF" if brand.startswith(b"avi") else "HEIC/HEIF" if brand.startswith(b"he") else "ISO media"
+    for signature, name in _OTHER_SIGNATURES:
+        if head.startswith(signature):
+            return name
+    stripped = head.lstrip().lower()
+    if stripped.startswith((b"<svg", b"<?xml")):
+        return "SVG/XML"
+    if stripped.startswith((b"<!doctype", b"<html")):
+        return "HTML"
+    return "an unknown format"
+
+
+def ensure_supported(head: bytes) -> str:
+    """The accepted format of these leading bytes, or ``UnsupportedImageError`` (415)."""
+    image_format = sniff_format(head)
+    if image_format is None:
+        raise UnsupportedImageError(
+            f"The file looks like {describe_unsupported(head)}; only JPEG and PNG images are accepted."
+        )
+    return image_format
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    format: str
+    mode: str
+    width: int
+    height: int
+
+
+def read_header(path: Path, expected_format: str, max_pixels: int) -> ImageHeader:
+    """Parse the header only (no pixel data is decoded) and enforce the pixel limit."""
+    try:
+        with Image.open(path, formats=[expected_format]) as image:
+            width, height = image.size
+            mode = image.mode
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(
+            f"The image header declares more than {max_pixels:,} pixels; it was refused without decoding."
+        ) from exc
+    except (UnidentifiedImageError, SyntaxError, OSError, ValueError, EOFError) as exc:
+        raise UnreadableImageError(
+            f"The file starts like a {expected_format} but its header cannot be parsed ({_reason(exc)})."
+        ) from exc
+    if width < 1 or height < 1:
+        raise UnreadableImageError(f"The {expected_format} header declares an empty image ({width}x{height}).")
+    if width * height > max_pixels:
+        raise ImageTooLargeError(
+            f"The image is {width}x{height} = {width * height:,} pixels, over the limit of "
+            f"{max_pixels:,}; it was refused without decoding."
+        )
+    return ImageHeader(format=expected_format, mode=mode, width=width, height=height)
+
+
+def fit_within(size: tuple[int, int], box_px: int) -> tuple[int, int]:
+    """The size ``size`` takes when scaled down to fit a ``box_px`` square (never up)."""
+    width, height = size
+    scale = min(1.0, box_px / width, box_px / height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    pixels: Image.Image
+    exif: Image.Exif
+
+
+def decode(path: Path, expected_format: str, largest_box_px: int) -> DecodedImage:
+    """Decode every byte once, at reduced scale for JPEG (``draft``); corrupt data fails loudly."""
+    try:
+        with Image.open(path, formats=[expected_format]) as image:
+            exif = image.getexif()
+            if isinstance(image, ImageFile.ImageFile) and image.format in ("JPEG", "MPO"):
+                image.draft("RGB" if image.mode == "RGB" else None, fit_within(image.size, largest_box_px))
+            image.load()
+            return DecodedImage(pixels=image, exif=exif)
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+        raise ImageDecodeError(f"The image data is corrupt or truncated: {_reason(exc)}.") from exc
+
+
+@dataclass(frozen=True)
+class ImageMetadata:
+    orientation: int
+    taken_at: str | None
+    camera_make: str | None
+    camera_model: str | None
+    file_datetime: str | None
+
+
+def extract_metadata(exif: Image.Exif) -> ImageMetadata:
+    """API metadata from EXIF; values are JSON-safe strings, malformed ones are None."""
+    exif_ifd = exif.get_ifd(ExifTags.IFD.Exif)
+    orientation = exif.get(ExifTags.Base.Orientation)
+    return ImageMetadata(
+        orientation=orientation if isinstance(orientation, int) and 1 <= orientation <= 8 else 1,
+        taken_at=exif_datetime(
+            exif_ifd.get(ExifTags.Base.DateTimeOriginal), exif_ifd.get(ExifTags.Base.OffsetTimeOriginal)
+        ),
+        camera_make=exif_text(exif.get(ExifTags.Base.Make)),
+        camera_model=exif_text(exif.get(ExifTags.Base.Model)),
+        file_datetime=exif_datetime(exif.get(ExifTags.Base.DateTime), exif_ifd.get(ExifTags.Base.OffsetTime)),
+    )
+
+
+def exif_text(value: Any) -> str | None:
+    """A printable string from an EXIF ASCII value (bytes or str), or None when blank."""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if not isinstance(value, str):
+        return None
+    cleaned = "".join(ch for ch in value.replace("\x00", "") if ch.isprintable()).strip()
+    return cleaned[:255] or None
+
+
+def exif_datetime(value: Any, offset: Any = None) -> str | None:
+    """``YYYY:MM:DD HH:MM:SS`` as ISO 8601 as the camera wrote it; None when absent or invalid."""
+    text = exif_text(value)
+    if text is None:
+        return None
+    try:
+        parsed = datetime.strptime(text[:19], "%Y:%m:%d %H:%M:%S")  # noqa: DTZ007 (camera local time)
+    except ValueError:
+        return None
+    iso = parsed.isoformat()
+    offset_text = exif_text(offset)
+    if offset_text is not None and _is_utc_offset(offset_text):
+        iso += "Z" if offset_text in ("+00:00", "-00:00") else offset_text
+    return iso
+
+
+def _is_utc_offset(text: str) -> bool:
+    return len(text) == 6 and text[0] in "+-" and text[3] == ":" and (text[1:3] + text[4:]).isdigit()
+
+
+@dataclass(frozen=True)
+class Thumbnail:
+    width: int
+    height: int
+    data: bytes
+
+
+def make_thumbnails(
+    decoded: Image.Image, orientation: int, small_px: int, medium_px: int, quality: int
+) -> tuple[Thumbnail, Thumbnail]:
+    """(small, medium) upright RGB JPEGs without EXIF; medium first, small made from medium."""
+    flat = flatten_to_rgb_or_l(decoded)
+    medium = flat
+    medium.thumbnail((medium_px, medium_px), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    small = medium.copy()
+    small.thumbnail((small_px, small_px), Image.Resampling.BICUBIC, reducing_gap=2.0)
+    return _encode(small, orientation, quality), _encode(medium, orientation, quality)
+
+
+def flatten_to_rgb_or_l(image: Image.Image) -> Image.Image:
+    """RGB (or L, kept cheap until encoding); alpha is flattened on white."""
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGB", rgba.size, WHITE)
+        background.paste(rgba, mask=rgba.getchannel("A"))
+        return background
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+        return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
+    if image.mode in ("RGB", "L"):
+        return image
+    return image.convert("RGB")
+
+
+def _encode(image: Image.Image, orientation: int, quality: int) -> Thumbnail:
+    transpose = _TRANSPOSE_FOR_ORIENTATION.get(orientation)
+    upright = image.transpose(transpose) if transpose is not None else image
+    if upright.mode != "RGB":
+        upright = upright.convert("RGB")
+    buffer = io.BytesIO()
+    upright.save(buffer, "JPEG", quality=quality)
+    return Thumbnail(width=upright.width, height=upright.height, data=buffer.getvalue())
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().rstrip(".")
+    return text or type(exc).__name__

@@ -1,0 +1,162 @@
+"""The gateway's only door to the inference service: timeouts, retries, error translation.
+
+httpx errors and HTTP statuses are translated once, here: transport errors, timeouts, 429
+and 5xx become ``InferenceUnavailableError`` (retried with jittered exponential backoff that
+honours ``Retry-After``); any other 4xx becomes ``CaptionRejectedError`` (never retried).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from dataclasses import dataclass
+
+import httpx
+from pydantic import ValidationError
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity.wait import wait_exponential_jitter
+
+from contracts.captions import CAPTIONS_PATH, READY_PATH, CaptionParams, CaptionResponse, ReadinessResponse
+from contracts.problem import Problem
+from gateway.errors import CaptionRejectedError, InferenceUnavailableError
+from gateway.settings import GatewaySettings
+
+REQUEST_ID_HEADER = "X-Request-ID"
+MAX_RETRY_AFTER_S = 60.0
+READY_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class InferenceReadiness:
+    ready: bool
+    detail: str
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or HTTP-date)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    try:
+        problem = Problem.model_validate_json(response.content)
+    except ValidationError:
+        text = response.text.strip().replace("\n", " ")
+        return text[:200] or response.reason_phrase
+    return problem.detail or problem.title
+
+
+class _BackoffHonouringRetryAfter:
+    """Jittered exponential backoff, unless the server said how long to wait."""
+
+    def __init__(self, initial_s: float, max_s: float) -> None:
+        self._backoff = wait_exponential_jitter(initial=initial_s, max=max_s, jitter=initial_s)
+
+    def __call__(self, retry_state: RetryCallState) -> float:
+        outcome = retry_state.outcome
+        error = outcome.exception() if outcome is not None else None
+        if isinstance(error, InferenceUnavailableError) and error.retry_after_s is not None:
+            return min(error.retry_after_s, MAX_RETRY_AFTER_S)
+        return float(self._backoff(retry_state))
+
+
+class InferenceClient:
+    """Captions and readiness from the inference service over HTTP."""
+
+    def __init__(self, settings: GatewaySettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.base_url = settings.inference_url.rstrip("/")
+        self._attempts = settings.inference_attempts
+        self._wait = _BackoffHonouringRetryAfter(settings.inference_backoff_s, settings.inference_backoff_max_s)
+        self._timeout_s = settings.inference_timeout_s
+        self._client = httpx.AsyncClient(
+            base_url=self.base_url,
+            transport=transport,
+            timeout=httpx.Timeout(settings.inference_timeout_s, connect=settings.inference_connect_timeout_s),
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def caption(
+        self, image: bytes, media_type: str, request_id: str, params: CaptionParams | None = None
+    ) -> CaptionResponse:
+        """Caption ``image``; retried while the service is unavailable, up to the attempt budget."""
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=self._wait,
+            retry=retry_if_exception_type(InferenceUnavailableError),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._caption_once(image, media_type, request_id, params or CaptionParams())
+        except InferenceUnavailableError as exc:
+            raise InferenceUnavailableError(
+                f"{exc.detail} (gave up after {self._attempts} attempt{'s' if self._attempts > 1 else ''})",
+                retry_after_s=exc.retry_after_s,
+            ) from exc
+        raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
+
+    async def _caption_once(
+        self, image: bytes, media_type: str, request_id: str, params: CaptionParams
+    ) -> CaptionResponse:
+        try:
+            response = await self._client.post(
+                CAPTIONS_PATH,
+                content=image,
+                params=params.as_query(),
+                headers={"Content-Type": media_type, REQUEST_ID_HEADER: request_id},
+            )
+        except httpx.TimeoutException as exc:
+            raise InferenceUnavailableError(
+                f"The inference service at {self.base_url} did not answer within {self._timeout_s:g} s"
+            ) from exc
+        except httpx.TransportError as exc:
+            raise InferenceUnavailableError(
+                f"The inference service at {self.base_url} could not be reached ({type(exc).__name__}: {exc})"
+            ) from exc
+        if response.status_code == 429 or response.status_code >= 500:
+            raise InferenceUnavailableError(
+                f"The inference service answered {response.status_code}: {_problem_detail(response)}",
+                retry_after_s=parse_retry_after(response.headers.get("Retry-After")),
+            )
+        if response.status_code >= 400:
+            raise CaptionRejectedError(
+                f"The inference service refused the image with {response.status_code}: {_problem_detail(response)}"
+            )
+        try:
+            return CaptionResponse.model_validate_json(response.content)
+        except ValidationError as exc:
+            raise InferenceUnavailableError(
+                f"The inference service answered {response.status_code} with a body that is not a caption"
+            ) from exc
+
+    async def readiness(self, request_id: str | None = None) -> InferenceReadiness:
+        """Whether the inference service is ready, in one sentence; never raises."""
+        headers = {REQUEST_ID_HEADER: request_id} if request_id else {}
+        try:
+            response = await self._client.get(READY_PATH, headers=headers, timeout=READY_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            return InferenceReadiness(
+                False, f"The inference service at {self.base_url} cannot be reached ({type(exc).__name__})."
+            )
+        detail = ""
+        try:
+            detail = ReadinessResponse.model_validate_json(response.content).detail
+        except ValidationError:
+            detail = _problem_detail(response)
+        if response.status_code == 200:
+            return InferenceReadiness(True, detail or "The inference service is ready.")
+        return InferenceReadiness(
+            False, detail or f"The inference service answered {response.status_code} to its readiness check."
+        )

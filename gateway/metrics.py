@@ -1,0 +1,49 @@
+"""Prometheus instruments of one gateway app, named once, on their own registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+STAGE_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+
+
+class GatewayMetrics:
+    """Counters and histograms a single app instance updates; exported at ``/metrics``."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.uploads_accepted = Counter(
+            "gateway_uploads_accepted_total", "Uploads accepted (202).", registry=self.registry
+        )
+        self.uploads_rejected = Counter(
+            "gateway_uploads_rejected_total", "Uploads refused, by reason.", ["reason"], registry=self.registry
+        )
+        self.stage_seconds = Histogram(
+            "gateway_stage_duration_seconds",
+            "Time spent in each pipeline stage.",
+            ["stage", "outcome"],
+            buckets=STAGE_BUCKETS_S,
+            registry=self.registry,
+        )
+        self.images_finished = Counter(
+            "gateway_images_finished_total", "Images that reached a final status.", ["status"], registry=self.registry
+        )
+        self.inference_calls = Counter(
+            "gateway_inference_calls_total",
+            "Caption requests by outcome (completed, reused, unavailable, rejected).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.images_in_flight = Gauge(
+            "gateway_images_in_flight", "Images a worker of this process holds.", registry=self.registry
+        )
+        self.images_by_status = Gauge(
+            "gateway_images", "Images in the database, by status.", ["status"], registry=self.registry
+        )
+        self.requeued = Counter(
+            "gateway_images_requeued_total", "Images put back to pending.", ["trigger"], registry=self.registry
+        )
+
+    def set_images_by_status(self, counts: dict[str, int]) -> None:
+        for status, count in counts.items():
+            self.images_by_status.labels(status).set(count)

@@ -1,0 +1,99 @@
+"""SQLModel tables. Never returned by handlers: ``schemas`` shapes what leaves the process."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlmodel import Field, SQLModel
+
+
+def utc_now() -> datetime:
+    """Aware UTC timestamp; SQLModel stores it as UTC and reads it back aware, on every database."""
+    return datetime.now(UTC)
+
+
+class ImageStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class CaptionStatus(StrEnum):
+    PENDING = "pending"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    UNAVAILABLE = "unavailable"
+
+
+class RejectionReason(StrEnum):
+    TOO_LARGE = "too_large"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    UNREADABLE = "unreadable"
+    BAD_REQUEST = "bad_request"
+
+
+STAGES = ("decode", "metadata", "thumbnails", "caption")
+
+
+class Image(SQLModel, table=True):
+    """One accepted upload and everything the pipeline learnt about it."""
+
+    __tablename__ = "images"
+
+    id: str = Field(primary_key=True, max_length=32)
+    filename: str = Field(max_length=255)
+    status: str = Field(default=ImageStatus.PENDING, max_length=16, index=True)
+    created_at: datetime = Field(default_factory=utc_now, index=True)
+    request_id: str = Field(default="", max_length=128)
+
+    format: str = Field(max_length=8)
+    mode: str = Field(max_length=16)
+    width: int
+    height: int
+    size_bytes: int
+    sha256: str = Field(max_length=64, index=True)
+
+    orientation: int | None = None
+    taken_at: str | None = Field(default=None, max_length=40)
+    camera_make: str | None = Field(default=None, max_length=255)
+    camera_model: str | None = Field(default=None, max_length=255)
+    file_datetime: str | None = Field(default=None, max_length=40)
+    metadata_done: bool = False
+
+    small_width: int | None = None
+    small_height: int | None = None
+    medium_width: int | None = None
+    medium_height: int | None = None
+
+    caption_text: str | None = None
+    caption_status: str = Field(default=CaptionStatus.PENDING, max_length=16, index=True)
+    caption_model: str | None = Field(default=None, max_length=255)
+    caption_error: str | None = None
+
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    processing_ms: float | None = None
+    error: str | None = None
+    decode_ms: float | None = None
+    metadata_ms: float | None = None
+    thumbnails_ms: float | None = None
+    caption_ms: float | None = None
+
+    claim_token: str | None = Field(default=None, max_length=32)
+    lease_expires_at: datetime | None = Field(default=None, index=True)
+    attempts: int = 0
+
+    @property
+    def thumbnails_done(self) -> bool:
+        return self.small_width is not None and self.medium_width is not None
+
+
+class RejectionCount(SQLModel, table=True):
+    """How many uploads were refused, by reason; one row a reason, incremented in place."""
+
+    __tablename__ = "rejection_counts"
+
+    reason: str = Field(primary_key=True, max_length=32)
+    count: int = 0

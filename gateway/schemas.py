@@ -1,0 +1,207 @@
+"""Public API shapes (what leaves the process), built from table rows; never a table model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from gateway.models import Image
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """Server time as ISO 8601 UTC with ``Z``."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+@dataclass(frozen=True)
+class ThumbnailLinks:
+    small: str
+    medium: str
+
+
+@dataclass(frozen=True)
+class ImageLinks:
+    self: str
+    original: str
+    thumbnails: ThumbnailLinks
+
+
+@dataclass(frozen=True)
+class ImageSummary:
+    id: str
+    filename: str
+    status: str
+    created_at: str
+    caption: str | None
+    links: ImageLinks
+
+
+@dataclass(frozen=True)
+class ImagePage:
+    items: list[ImageSummary]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True)
+class Camera:
+    make: str | None
+    model: str | None
+
+
+@dataclass(frozen=True)
+class ImageMetadataView:
+    width: int
+    height: int
+    format: str
+    mode: str
+    size_bytes: int
+    sha256: str
+    orientation: int
+    taken_at: str | None
+    camera: Camera | None
+    file_datetime: str
+
+
+@dataclass(frozen=True)
+class ThumbnailView:
+    url: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class ThumbnailsView:
+    small: ThumbnailView | None
+    medium: ThumbnailView | None
+
+
+@dataclass(frozen=True)
+class CaptionView:
+    text: str | None
+    status: str
+    model: str | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class StagesView:
+    decode: float | None
+    metadata: float | None
+    thumbnails: float | None
+    caption: float | None
+
+
+@dataclass(frozen=True)
+class ImageDetails:
+    id: str
+    filename: str
+    status: str
+    created_at: str
+    links: ImageLinks
+    metadata: ImageMetadataView
+    thumbnails: ThumbnailsView
+    caption: CaptionView
+    started_at: str | None
+    completed_at: str | None
+    processing_ms: float | None
+    error: str | None
+    stages_ms: StagesView
+
+
+@dataclass(frozen=True)
+class ThumbnailInfo:
+    id: str
+    size: str
+    url: str
+    width: int
+    height: int
+    caption: str | None
+
+
+@dataclass(frozen=True)
+class InferenceHealth:
+    ready: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class ReadinessView:
+    status: str
+    database: str
+    inference: InferenceHealth
+
+
+def image_links(image_id: str) -> ImageLinks:
+    base = f"/api/images/{image_id}"
+    return ImageLinks(
+        self=base,
+        original=f"{base}/original",
+        thumbnails=ThumbnailLinks(small=f"{base}/thumbnails/small", medium=f"{base}/thumbnails/medium"),
+    )
+
+
+def summary_of(image: Image) -> ImageSummary:
+    return ImageSummary(
+        id=image.id,
+        filename=image.filename,
+        status=image.status,
+        created_at=iso_utc(image.created_at) or "",
+        caption=image.caption_text,
+        links=image_links(image.id),
+    )
+
+
+def _thumbnail_view(url: str, width: int | None, height: int | None) -> ThumbnailView | None:
+    if width is None or height is None:
+        return None
+    return ThumbnailView(url=url, width=width, height=height)
+
+
+def details_of(image: Image) -> ImageDetails:
+    links = image_links(image.id)
+    camera = (
+        Camera(make=image.camera_make, model=image.camera_model)
+        if image.camera_make is not None or image.camera_model is not None
+        else None
+    )
+    return ImageDetails(
+        id=image.id,
+        filename=image.filename,
+        status=image.status,
+        created_at=iso_utc(image.created_at) or "",
+        links=links,
+        metadata=ImageMetadataView(
+            width=image.width,
+            height=image.height,
+            format=image.format,
+            mode=image.mode,
+            size_bytes=image.size_bytes,
+            sha256=image.sha256,
+            orientation=image.orientation or 1,
+            taken_at=image.taken_at,
+            camera=camera,
+            file_datetime=image.file_datetime or iso_utc(image.created_at) or "",
+        ),
+        thumbnails=ThumbnailsView(
+            small=_thumbnail_view(links.thumbnails.small, image.small_width, image.small_height),
+            medium=_thumbnail_view(links.thumbnails.medium, image.medium_width, image.medium_height),
+        ),
+        caption=CaptionView(
+            text=image.caption_text,
+            status=image.caption_status,
+            model=image.caption_model,
+            error=image.caption_error,
+        ),
+        started_at=iso_utc(image.started_at),
+        completed_at=iso_utc(image.completed_at),
+        processing_ms=image.processing_ms,
+        error=image.error,
+        stages_ms=StagesView(
+            decode=image.decode_ms,
+            metadata=image.metadata_ms,
+            thumbnails=image.thumbnails_ms,
+            caption=image.caption_ms,
+        ),
+    )

@@ -1,0 +1,138 @@
+"""Background processing: bounded concurrent loops that claim images from the database.
+
+State lives in the database. Loops wake at once when an upload arrives and poll as a
+fallback; a claim is held under a renewed lease, so a dead process's images are taken over.
+On start every unfinished image is resumed; on a graceful stop held claims are given back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+
+import structlog
+
+from gateway.db import Database
+from gateway.errors import StorageUnavailableError
+from gateway.inference_client import InferenceClient
+from gateway.metrics import GatewayMetrics
+from gateway.models import Image
+from gateway.pipeline import ImagePipeline
+from gateway.repository import ImageRepository
+from gateway.settings import GatewaySettings
+
+log = structlog.get_logger("gateway.worker")
+
+
+class Worker:
+    """``settings.workers`` claim loops plus a watcher that re-queues captions once inference is back."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        database: Database,
+        pipeline: ImagePipeline,
+        inference: InferenceClient,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.pipeline = pipeline
+        self.inference = inference
+        self.metrics = metrics
+        self._wakeup = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._held_tokens: set[str] = set()
+
+    def notify(self) -> None:
+        """Wake idle loops: new work may be pending."""
+        self._wakeup.set()
+
+    async def start(self) -> None:
+        if self.settings.workers == 0:
+            log.warning("processing_paused", reason="GATEWAY_WORKERS=0: uploads are accepted but not processed")
+            return
+        for number in range(self.settings.workers):
+            self._tasks.append(asyncio.create_task(self._claim_loop(), name=f"gateway-worker-{number}"))
+        self._tasks.append(asyncio.create_task(self._requeue_loop(), name="gateway-requeue-watcher"))
+        log.info("workers_started", workers=self.settings.workers)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        tokens = sorted(self._held_tokens)
+        if tokens:
+            with contextlib.suppress(StorageUnavailableError):
+                released = await self.database.write(lambda session: ImageRepository(session).release_claims(tokens))
+                log.info("claims_released", count=released)
+
+    async def _claim_loop(self) -> None:
+        while True:
+            self._wakeup.clear()
+            token = uuid.uuid4().hex
+            try:
+                image = await self.database.write(
+                    lambda session: ImageRepository(session).claim_next(token, self.settings.lease_s)
+                )
+            except StorageUnavailableError as exc:
+                log.warning("claim_failed", error=exc.detail)
+                await asyncio.sleep(self.settings.poll_interval_s)
+                continue
+            if image is None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.poll_interval_s)
+                continue
+            self._wakeup.set()  # there may be more: let an idle sibling look too
+            await self._process(image, token)
+
+    async def _process(self, image: Image, token: str) -> None:
+        self._held_tokens.add(token)
+        self.metrics.images_in_flight.inc()
+        renewer = asyncio.create_task(self._renew_lease(image.id, token))
+        try:
+            await self.pipeline.run(image, token)
+        except StorageUnavailableError as exc:
+            log.warning("image_postponed", image_id=image.id, error=exc.detail)
+        except Exception:
+            log.exception("image_crashed", image_id=image.id)
+        finally:
+            renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await renewer
+            self.metrics.images_in_flight.dec()
+            self._held_tokens.discard(token)
+
+    async def _renew_lease(self, image_id: str, token: str) -> None:
+        interval_s = self.settings.lease_s / 3
+        while True:
+            await asyncio.sleep(interval_s)
+            with contextlib.suppress(StorageUnavailableError):
+                await self.database.write(
+                    lambda session: ImageRepository(session).renew_lease(image_id, token, self.settings.lease_s)
+                )
+
+    async def _requeue_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.inference_probe_interval_s)
+            try:
+                waiting = await self.database.read(lambda session: ImageRepository(session).count_unavailable_captions())
+                if not waiting:
+                    continue
+                readiness = await self.inference.readiness()
+                if not readiness.ready:
+                    continue
+                requeued = await self.database.write(
+                    lambda session: ImageRepository(session).requeue_unavailable_captions()
+                )
+            except StorageUnavailableError as exc:
+                log.warning("requeue_check_failed", error=exc.detail)
+                continue
+            if requeued:
+                self.metrics.requeued.labels("inference_ready").inc(requeued)
+                log.info("images_requeued", count=requeued, trigger="inference_ready")
+                self.notify()
