@@ -100,7 +100,7 @@ class Database:
                 with Session(bind=connection, expire_on_commit=False) as session, session.begin():
                     return work(session)
         except SQLAlchemyError as exc:
-            log.error("database_error", error_type=type(exc).__name__, error=str(exc).splitlines()[0][:500])
+            log.warning("database_error", error_type=type(exc).__name__, error=str(exc).splitlines()[0][:500])
             raise StorageUnavailableError(f"The database could not be used: {type(exc).__name__}.") from exc
 
     async def ping(self) -> bool:

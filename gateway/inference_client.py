@@ -59,7 +59,7 @@ class _BackoffHonouringRetryAfter:
     """Jittered exponential backoff, unless the server said how long to wait."""
 
     def __init__(self, initial_s: float, max_s: float) -> None:
-        self._backoff = wait_exponential_jitter(initial=initial_s, max=max_s, jitter=initial_s)
+        self._backoff = wait_exponential_jitter(multiplier=initial_s, max=max_s, jitter=initial_s)
 
     def __call__(self, retry_state: RetryCallState) -> float:
         outcome = retry_state.outcome

@@ -10,7 +10,6 @@ from pathlib import Path
 import structlog
 
 
-
 def configure_logging(
     log_dir: Path, *, service: str = "gateway", level: str = "INFO", max_bytes: int, backup_count: int
 ) -> Path:

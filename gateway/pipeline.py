@@ -169,8 +169,13 @@ class ImagePipeline:
             duration_ms = _elapsed_ms(started)
             self.metrics.inference_calls.labels(exc.caption_status).inc()
             self.metrics.stage_seconds.labels("caption", "failed").observe(duration_ms / 1000)
-            log.warning("stage_failed", stage="caption", duration_ms=duration_ms, caption_status=exc.caption_status,
-                        error=exc.detail)
+            log.warning(
+                "stage_failed",
+                stage="caption",
+                duration_ms=duration_ms,
+                caption_status=exc.caption_status,
+                error=exc.detail,
+            )
             values = {
                 **self._final_values(image, ImageStatus.FAILED, f"Caption {exc.caption_status}: {exc.detail}"),
                 "caption_status": exc.caption_status,

@@ -54,13 +54,16 @@ def handle_http_exception(_request: Request[Any, Any, Any], exc: HTTPException) 
 def handle_os_error(_request: Request[Any, Any, Any], exc: OSError) -> Response[dict[str, Any]]:
     log.error("storage_failed", error=str(exc))
     return problem_response(
-        503, "Storage unavailable", "The disk could not be used; nothing was kept.", "storage-unavailable",
+        503,
+        "Storage unavailable",
+        "The disk could not be used; nothing was kept.",
+        "storage-unavailable",
         STORAGE_RETRY_AFTER_S,
     )
 
 
 def handle_unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.exception("unhandled_error", error_type=type(exc).__name__)
+    log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
     return problem_response(500, "Internal error", "An unexpected error occurred; it has been logged.", "internal")
 
 
@@ -75,8 +78,8 @@ def _validation_sentence(errors: Any) -> str | None:
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
-    GatewayError: handle_gateway_error,  # type: ignore[dict-item]
-    HTTPException: handle_http_exception,  # type: ignore[dict-item]
-    OSError: handle_os_error,  # type: ignore[dict-item]
+    GatewayError: handle_gateway_error,
+    HTTPException: handle_http_exception,
+    OSError: handle_os_error,
     Exception: handle_unexpected,
 }

@@ -106,7 +106,7 @@ class ImageRepository:
         """
         now = utc_now()
         candidate = (
-            select(Image.id)
+            select(col(Image.id))
             .where(_claimable(now))
             .order_by(col(Image.created_at), col(Image.id))
             .limit(1)
@@ -123,13 +123,12 @@ class ImageRepository:
                 started_at=now,
                 attempts=col(Image.attempts) + 1,
             )
-            .returning(Image.id)
+            .returning(col(Image.id))
             .execution_options(synchronize_session=False)
         ).scalar_one_or_none()
         if claimed is None:
             return None
-        image = self.session.get(Image, claimed, populate_existing=True)
-        return image
+        return self.session.get(Image, claimed, populate_existing=True)
 
     def renew_lease(self, image_id: str, token: str, lease_s: float) -> bool:
         return self._update_claimed(image_id, token, lease_expires_at=utc_now() + timedelta(seconds=lease_s))
@@ -212,7 +211,7 @@ class ImageRepository:
         )
 
     def count_by_status(self) -> dict[str, int]:
-        rows = self.session.execute(select(Image.status, func.count()).group_by(Image.status)).all()
+        rows = self.session.execute(select(col(Image.status), func.count()).group_by(col(Image.status))).all()
         counts = {status.value: 0 for status in ImageStatus}
         counts.update({str(status): int(count) for status, count in rows})
         return counts
@@ -221,20 +220,18 @@ class ImageRepository:
         """Every aggregate of ``GET /api/stats`` except uptime, read from the database."""
         by_status = self.count_by_status()
         caption_rows = self.session.execute(
-            select(Image.caption_status, func.count()).group_by(Image.caption_status)
+            select(col(Image.caption_status), func.count()).group_by(col(Image.caption_status))
         ).all()
         captions = {status.value: 0 for status in CaptionStatus}
         captions.update({str(status): int(count) for status, count in caption_rows})
         rejected = {reason.value: 0 for reason in RejectionReason}
-        rejected.update(
-            {row.reason: row.count for row in self.session.execute(select(RejectionCount)).scalars()}
-        )
+        rejected.update({row.reason: row.count for row in self.session.execute(select(RejectionCount)).scalars()})
         stage_columns = [func.avg(getattr(Image, f"{stage}_ms")) for stage in STAGES]
         stage_avgs = self.session.execute(select(*stage_columns)).one()
         durations = sorted(
             float(value)
             for value in self.session.execute(
-                select(Image.processing_ms).where(
+                select(col(Image.processing_ms)).where(
                     col(Image.status) == ImageStatus.COMPLETED, col(Image.processing_ms).is_not(None)
                 )
             ).scalars()

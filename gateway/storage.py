@@ -60,7 +60,7 @@ class ImageStorage:
         """Move a fully received upload into place (atomic rename on one file system)."""
         target = self.original_path(image_id, image_format)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(self.upload_path(image_id), target)
+        self.upload_path(image_id).replace(target)
         return target
 
     def write_thumbnail(self, image_id: str, size: ThumbnailSize, data: bytes) -> Path:
@@ -85,7 +85,7 @@ def atomic_write(target: Path, data: bytes) -> None:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, target)
+        temporary.replace(target)
     finally:
         with contextlib.suppress(FileNotFoundError):
             temporary.unlink()

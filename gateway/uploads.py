@@ -17,7 +17,7 @@ from pathlib import Path
 import anyio.to_thread
 import structlog
 from litestar.exceptions.http_exceptions import InternalServerException, RequestEntityTooLarge
-from multipart import ParserError, ParserLimitReached, PushMultipartParser  # type: ignore[import-untyped]
+from multipart import ParserError, ParserLimitReached, PushMultipartParser
 
 from gateway.db import Database
 from gateway.errors import BadUploadError, UploadRejectedError, UploadTooLargeError
@@ -112,9 +112,7 @@ class UploadService:
         try:
             received = await receive_image_part(body, content_type, spool)
             image_format = ensure_supported(received.head)
-            header = await anyio.to_thread.run_sync(
-                read_header, spool, image_format, self.settings.max_image_pixels
-            )
+            header = await anyio.to_thread.run_sync(read_header, spool, image_format, self.settings.max_image_pixels)
         except UploadRejectedError as exc:
             spool.unlink(missing_ok=True)
             await self._count_rejection(exc)
@@ -141,8 +139,12 @@ class UploadService:
             raise
         self.metrics.uploads_accepted.inc()
         log.info(
-            "upload_accepted", image_id=image_id, format=header.format, size_bytes=received.size_bytes,
-            width=header.width, height=header.height,
+            "upload_accepted",
+            image_id=image_id,
+            format=header.format,
+            size_bytes=received.size_bytes,
+            width=header.width,
+            height=header.height,
         )
         return image
 

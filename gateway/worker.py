@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from functools import partial
 
 import structlog
+from sqlmodel import Session
 
 from gateway.db import Database
 from gateway.errors import StorageUnavailableError
@@ -76,9 +78,7 @@ class Worker:
             self._wakeup.clear()
             token = uuid.uuid4().hex
             try:
-                image = await self.database.write(
-                    lambda session: ImageRepository(session).claim_next(token, self.settings.lease_s)
-                )
+                image = await self.database.write(partial(self._claim, token=token))
             except StorageUnavailableError as exc:
                 log.warning("claim_failed", error=exc.detail)
                 await asyncio.sleep(self.settings.poll_interval_s)
@@ -89,6 +89,9 @@ class Worker:
                 continue
             self._wakeup.set()  # there may be more: let an idle sibling look too
             await self._process(image, token)
+
+    def _claim(self, session: Session, token: str) -> Image | None:
+        return ImageRepository(session).claim_next(token, self.settings.lease_s)
 
     async def _process(self, image: Image, token: str) -> None:
         self._held_tokens.add(token)
@@ -120,7 +123,9 @@ class Worker:
         while True:
             await asyncio.sleep(self.settings.inference_probe_interval_s)
             try:
-                waiting = await self.database.read(lambda session: ImageRepository(session).count_unavailable_captions())
+                waiting = await self.database.read(
+                    lambda session: ImageRepository(session).count_unavailable_captions()
+                )
                 if not waiting:
                     continue
                 readiness = await self.inference.readiness()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.deps import GatewayServices, provide_services
@@ -16,15 +16,15 @@ from gateway.schemas import InferenceHealth, ReadinessView
 
 class HealthController(Controller):
     path = "/"
-    tags = ["health"]  # noqa: RUF012
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}  # noqa: RUF012
+    tags = ["health"]
+    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @get("/health/live", summary="The process is up")
     async def live(self) -> dict[str, str]:
         return {"status": "alive"}
 
     @get("/health/ready", summary="Database reachable; inference readiness relayed")
-    async def ready(self, request: Request[Any, Any, Any], services: GatewayServices) -> Response[ReadinessView]:
+    async def ready(self, request: Request[Any, Any, Any], services: NamedDependency[GatewayServices]) -> Response[ReadinessView]:
         database_ok = await services.database.ping()
         inference = await services.inference.readiness(request_id_of(request.scope))
         view = ReadinessView(
@@ -35,7 +35,7 @@ class HealthController(Controller):
         return Response(view, status_code=200 if database_ok else 503)
 
     @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST, include_in_schema=True)
-    async def metrics(self, services: GatewayServices) -> Response[bytes]:
+    async def metrics(self, services: NamedDependency[GatewayServices]) -> Response[bytes]:
         counts = await services.database.read(lambda session: ImageRepository(session).count_by_status())
         services.metrics.set_images_by_status(counts)
         return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

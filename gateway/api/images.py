@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 import anyio.to_thread
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 from litestar.response import File
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
@@ -41,8 +41,8 @@ def content_disposition(filename: str) -> str:
 
 class ImagesController(Controller):
     path = "/api/images"
-    tags = ["images"]  # noqa: RUF012
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}  # noqa: RUF012
+    tags = ["images"]
+    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @post(
         "/",
@@ -53,15 +53,17 @@ class ImagesController(Controller):
         "judged by the bytes. Answers 202 at once; processing runs in the background.",
         response_headers=None,
     )
-    async def upload(self, request: Request[Any, Any, Any], services: GatewayServices) -> Response[ImageSummary]:
+    async def upload(self, request: Request[Any, Any, Any], services: NamedDependency[GatewayServices]) -> Response[ImageSummary]:
         image = await services.uploads.accept(request.stream(), request.content_type, request_id_of(request.scope))
         services.worker.notify()
-        return Response(summary_of(image), status_code=HTTP_202_ACCEPTED, headers={"Location": f"{self.path}/{image.id}"})
+        return Response(
+            summary_of(image), status_code=HTTP_202_ACCEPTED, headers={"Location": f"{self.path}/{image.id}"}
+        )
 
     @get("/", summary="List images, newest first")
     async def list_images(
         self,
-        services: GatewayServices,
+        services: NamedDependency[GatewayServices],
         status: Annotated[ImageStatus | None, Parameter(description="Only images in this status.")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500, description="Page size, 1..500.")] = 50,
         cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page.")] = None,
@@ -70,11 +72,11 @@ class ImagesController(Controller):
         return ImagePage(items=[summary_of(image) for image in page.items], next_cursor=page.next_cursor)
 
     @get("/{image_id:str}", summary="Image details")
-    async def get_image(self, services: GatewayServices, image_id: ImageId) -> ImageDetails:
+    async def get_image(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> ImageDetails:
         return details_of(await load_image(services.database, image_id))
 
     @get("/{image_id:str}/original", summary="The uploaded bytes", media_type="application/octet-stream")
-    async def get_original(self, services: GatewayServices, image_id: ImageId) -> File:
+    async def get_original(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> File:
         image = await load_image(services.database, image_id)
         path = services.storage.original_path(image.id, image.format)
         if not await anyio.Path(path).exists():
@@ -88,7 +90,7 @@ class ImagesController(Controller):
         )
 
     @delete("/{image_id:str}", status_code=HTTP_204_NO_CONTENT, guards=[require_api_key], summary="Delete an image")
-    async def delete_image(self, services: GatewayServices, image_id: ImageId) -> None:
+    async def delete_image(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> None:
         if not is_image_id(image_id):
             raise ImageNotFoundError(f"'{image_id[:64]}' is not an image id.")
         deleted = await services.database.write(lambda session: ImageRepository(session).delete(image_id))
@@ -97,9 +99,12 @@ class ImagesController(Controller):
         await anyio.to_thread.run_sync(services.storage.delete_image, image_id)
 
     @post(
-        "/{image_id:str}/retry", status_code=HTTP_202_ACCEPTED, guards=[require_api_key], summary="Re-queue a failed image"
+        "/{image_id:str}/retry",
+        status_code=HTTP_202_ACCEPTED,
+        guards=[require_api_key],
+        summary="Re-queue a failed image",
     )
-    async def retry_image(self, services: GatewayServices, image_id: ImageId) -> ImageSummary:
+    async def retry_image(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> ImageSummary:
         image = await load_image(services.database, image_id)
         requeued = await services.database.write(lambda session: ImageRepository(session).requeue_failed(image_id))
         if not requeued:
@@ -107,5 +112,3 @@ class ImagesController(Controller):
         services.metrics.requeued.labels("retry").inc()
         services.worker.notify()
         return summary_of(await load_image(services.database, image_id))
-
-

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import anyio
 from litestar import Controller, Request, Response, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 
 from gateway.api.images import ImageId, load_image
@@ -38,8 +38,8 @@ def _etag(image: Image, size: str, as_json: bool) -> str:
 
 class ThumbnailsController(Controller):
     path = "/api/images/{image_id:str}/thumbnails"
-    tags = ["thumbnails"]  # noqa: RUF012
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}  # noqa: RUF012
+    tags = ["thumbnails"]
+    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @get(
         "/{size:str}",
@@ -51,7 +51,7 @@ class ThumbnailsController(Controller):
     async def get_thumbnail(
         self,
         request: Request[Any, Any, Any],
-        services: GatewayServices,
+        services: NamedDependency[GatewayServices],
         image_id: ImageId,
         size: Annotated[str, Parameter(description="small or medium")],
     ) -> Response[Any]:
@@ -91,5 +91,3 @@ class ThumbnailsController(Controller):
         except FileNotFoundError as exc:
             raise ImageNotFoundError(f"The {size} thumbnail of image {image_id} is no longer stored.") from exc
         return Response(content=data, media_type="image/jpeg", headers=headers)
-
-

@@ -1,0 +1,122 @@
+"""Test helpers: images built in memory, the corpus manifest, a fake inference service."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import respx
+from PIL import Image
+
+from contracts.captions import CAPTIONS_PATH, READY_PATH, CaptionResponse, CaptionTimings, ReadinessResponse
+from contracts.problem import PROBLEM_MEDIA_TYPE, Problem
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CORPUS_DIR = REPO_ROOT.parent / "shared" / "corpus"
+IMAGES_DIR = REPO_ROOT / "images"
+FAKE_INFERENCE_URL = "http://inference.test:3000"
+FINAL_STATUSES = ("completed", "failed")
+
+
+def corpus_rows() -> list[dict[str, str]]:
+    """MANIFEST.tsv rows of ../shared/corpus (empty when the corpus is absent)."""
+    manifest = CORPUS_DIR / "MANIFEST.tsv"
+    if not manifest.exists():
+        return []
+    with manifest.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def make_image_bytes(
+    size: tuple[int, int] = (64, 48),
+    mode: str = "RGB",
+    image_format: str = "JPEG",
+    color: Any = (200, 30, 30),
+    **save_options: Any,
+) -> bytes:
+    image = Image.new(mode, size, color)
+    if mode == "RGB":  # a little structure so that orientation can be checked
+        image.paste((20, 20, 220), (0, 0, max(1, size[0] // 4), max(1, size[1] // 4)))
+    buffer = io.BytesIO()
+    image.save(buffer, image_format, **save_options)
+    return buffer.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG whose IHDR declares ``width`` x ``height`` with (almost) no pixel data: a bomb header."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b"")
+
+
+def caption_body(text: str, model: str = "fake-blip") -> dict[str, Any]:
+    """A caption response exactly in the shape of ``contracts.captions.CaptionResponse``."""
+    return CaptionResponse(
+        caption=text,
+        model=model,
+        tokens=len(text.split()),
+        timings_ms=CaptionTimings(preprocess=1.0, encode=2.0, decode=3.0, total=6.0),
+    ).model_dump()
+
+
+def problem_body(status: int, detail: str) -> dict[str, Any]:
+    return Problem(title="error", status=status, detail=detail).model_dump(exclude_none=True)
+
+
+@dataclass
+class FakeInference:
+    """The inference service faked with respx; switch it ``up``/``down`` or script answers."""
+
+    up: bool = True
+    delay_s: float = 0.0
+    scripted: list[httpx.Response] = field(default_factory=list)
+    caption_requests: list[httpx.Request] = field(default_factory=list)
+    router: respx.MockRouter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._counter = itertools.count(1)
+        self.router = respx.MockRouter(base_url=FAKE_INFERENCE_URL, assert_all_called=False)
+        self.router.post(CAPTIONS_PATH).mock(side_effect=self._caption)
+        self.router.get(READY_PATH).mock(side_effect=self._ready)
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.router.async_handler)
+
+    async def _caption(self, request: httpx.Request) -> httpx.Response:
+        self.caption_requests.append(request)
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+        if not self.up:
+            raise httpx.ConnectError("connection refused", request=request)
+        if self.scripted:
+            return self.scripted.pop(0)
+        return httpx.Response(200, json=caption_body(f"a fake caption number {next(self._counter)}"))
+
+    def _ready(self, request: httpx.Request) -> httpx.Response:
+        if not self.up:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(200, json=ReadinessResponse(status="ready").model_dump())
+
+
+def problem_of(response: httpx.Response) -> dict[str, Any]:
+    """The problem+json body, after checking the media type and the RFC 9457 members."""
+    assert response.headers["content-type"].startswith(PROBLEM_MEDIA_TYPE), response.text
+    body: dict[str, Any] = json.loads(response.content)
+    assert body["status"] == response.status_code
+    assert body["title"]
+    assert body["detail"]
+    assert body["type"]
+    return body
