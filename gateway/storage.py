@@ -64,8 +64,9 @@ class ImageStorage:
         return target
 
     def write_thumbnail(self, image_id: str, size: ThumbnailSize, data: bytes) -> Path:
+        """Atomic: written in the spool dir (swept at start), then renamed into place."""
         target = self.thumbnail_path(image_id, size)
-        atomic_write(target, data)
+        atomic_write(target, data, spool_dir=self.uploads_dir)
         return target
 
     def delete_image(self, image_id: str) -> None:
@@ -76,10 +77,13 @@ class ImageStorage:
         shutil.rmtree(self.thumbnail_dir(image_id), ignore_errors=True)
 
 
-def atomic_write(target: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary sibling and rename it over ``target``: never half a file."""
+def atomic_write(target: Path, data: bytes, spool_dir: Path) -> None:
+    """Write ``data`` to a spool file and rename it over ``target``: readers never see half a file.
+
+    ``spool_dir`` must be on the same file system; a crash leaves at most a spool file there.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
-    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+    temporary = spool_dir / f"{uuid.uuid4().hex}.tmp"
     try:
         with temporary.open("wb") as handle:
             handle.write(data)

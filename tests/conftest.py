@@ -53,9 +53,7 @@ def settings(make_settings: SettingsFactory, request: pytest.FixtureRequest) -> 
 
 
 @pytest.fixture
-async def client(
-    settings: GatewaySettings, fake_inference: FakeInference
-) -> AsyncIterator[AsyncTestClient[Any]]:
+async def client(settings: GatewaySettings, fake_inference: FakeInference) -> AsyncIterator[AsyncTestClient[Any]]:
     app = create_app(settings, inference_transport=fake_inference.transport)
     async with AsyncTestClient(app=app, raise_server_exceptions=False) as test_client:
         yield test_client

@@ -24,7 +24,9 @@ class HealthController(Controller):
         return {"status": "alive"}
 
     @get("/health/ready", summary="Database reachable; inference readiness relayed")
-    async def ready(self, request: Request[Any, Any, Any], services: NamedDependency[GatewayServices]) -> Response[ReadinessView]:
+    async def ready(
+        self, request: Request[Any, Any, Any], services: NamedDependency[GatewayServices]
+    ) -> Response[ReadinessView]:
         database_ok = await services.database.ping()
         inference = await services.inference.readiness(request_id_of(request.scope))
         view = ReadinessView(

@@ -53,7 +53,9 @@ class ImagesController(Controller):
         "judged by the bytes. Answers 202 at once; processing runs in the background.",
         response_headers=None,
     )
-    async def upload(self, request: Request[Any, Any, Any], services: NamedDependency[GatewayServices]) -> Response[ImageSummary]:
+    async def upload(
+        self, request: Request[Any, Any, Any], services: NamedDependency[GatewayServices]
+    ) -> Response[ImageSummary]:
         image = await services.uploads.accept(request.stream(), request.content_type, request_id_of(request.scope))
         services.worker.notify()
         return Response(
@@ -110,5 +112,6 @@ class ImagesController(Controller):
         if not requeued:
             raise InvalidStateError(f"Only a failed image can be retried; image {image_id} is {image.status}.")
         services.metrics.requeued.labels("retry").inc()
+        summary = summary_of(await load_image(services.database, image_id))
         services.worker.notify()
-        return summary_of(await load_image(services.database, image_id))
+        return summary

@@ -52,7 +52,8 @@ async def test_gateway_requeues_by_itself_once_inference_is_ready(
         assert details["caption"]["text"]
     assert len(fake_inference.caption_requests) == decode_calls + 3
     stats = (await client.get("/api/stats")).json()
-    assert stats["captions"]["completed"] == 3 and stats["captions"]["unavailable"] == 0
+    assert stats["captions"]["completed"] == 3
+    assert stats["captions"]["unavailable"] == 0
 
 
 async def test_client_error_from_inference_is_a_failed_caption_not_retried(
@@ -82,7 +83,10 @@ async def test_fifty_simultaneous_uploads_all_finish_once(
 ) -> None:
     images = [make_image_bytes((40 + n, 30), color=(n * 5, 100, 200)) for n in range(50)]
     responses = await asyncio.gather(
-        *(client.post("/api/images", files={"image": (f"{n}.jpg", data, "image/jpeg")}) for n, data in enumerate(images))
+        *(
+            client.post("/api/images", files={"image": (f"{n}.jpg", data, "image/jpeg")})
+            for n, data in enumerate(images)
+        )
     )
     assert [response.status_code for response in responses] == [202] * 50
     ids = {response.json()["id"] for response in responses}
@@ -91,7 +95,8 @@ async def test_fifty_simultaneous_uploads_all_finish_once(
         assert (await wait_for_status(client, image_id, timeout_s=60))["status"] == "completed"
     assert len(fake_inference.caption_requests) == 50  # each image captioned exactly once
     stats = (await client.get("/api/stats")).json()
-    assert stats["total"] == 50 and stats["by_status"]["completed"] == 50
+    assert stats["total"] == 50
+    assert stats["by_status"]["completed"] == 50
 
 
 @pytest.mark.gateway_settings(workers=0)

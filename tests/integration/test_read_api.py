@@ -80,7 +80,8 @@ async def test_completed_image_details_thumbnails_and_caption(
     assert set(details["stages_ms"]) == {"decode", "metadata", "thumbnails", "caption"}
     assert all(value is not None and value >= 0 for value in details["stages_ms"].values())
     assert details["processing_ms"] > 0
-    assert details["started_at"].endswith("Z") and details["completed_at"].endswith("Z")
+    assert details["started_at"].endswith("Z")
+    assert details["completed_at"].endswith("Z")
     metadata = details["metadata"]
     assert metadata["sha256"] == hashlib.sha256(data).hexdigest()
     assert metadata["file_datetime"]
@@ -99,7 +100,8 @@ async def test_completed_image_details_thumbnails_and_caption(
     assert jpeg.headers["vary"] == "Accept"
     assert "max-age" in jpeg.headers["cache-control"]
     with Image.open(io.BytesIO(jpeg.content)) as thumbnail:
-        assert thumbnail.format == "JPEG" and max(thumbnail.size) <= 160
+        assert thumbnail.format == "JPEG"
+        assert max(thumbnail.size) <= 160
         assert (thumbnail.width, thumbnail.height) == (
             details["thumbnails"]["small"]["width"],
             details["thumbnails"]["small"]["height"],
@@ -204,7 +206,8 @@ async def test_stats_have_exactly_the_documented_shape(client: AsyncTestClient[A
     }  # fmt: skip
     assert stats["total"] == 1
     assert stats["by_status"] == {"pending": 0, "processing": 0, "completed": 1, "failed": 0}
-    assert stats["success_rate"] == 1.0 and stats["failure_rate"] == 0.0
+    assert stats["success_rate"] == 1.0
+    assert stats["failure_rate"] == 0.0
     assert set(stats["processing_ms"]) == {"avg", "p50", "p95", "max"}
     assert set(stats["stage_ms_avg"]) == {"decode", "metadata", "thumbnails", "caption"}
     assert stats["captions"] == {"pending": 0, "completed": 1, "failed": 0, "unavailable": 0}
@@ -215,14 +218,19 @@ async def test_stats_have_exactly_the_documented_shape(client: AsyncTestClient[A
 @pytest.mark.gateway_settings(workers=0)
 async def test_stats_rates_are_null_when_nothing_finished(client: AsyncTestClient[Any]) -> None:
     stats = (await client.get("/api/stats")).json()
-    assert stats["success_rate"] is None and stats["failure_rate"] is None
+    assert stats["success_rate"] is None
+    assert stats["failure_rate"] is None
     assert stats["processing_ms"]["p50"] is None
 
 
 async def test_health_relays_inference_readiness(client: AsyncTestClient[Any], fake_inference: FakeInference) -> None:
     assert (await client.get("/health/live")).status_code == 200
     ready = (await client.get("/health/ready")).json()
-    assert ready == {"status": "ready", "database": "ok", "inference": {"ready": True, "detail": ready["inference"]["detail"]}}
+    assert ready == {
+        "status": "ready",
+        "database": "ok",
+        "inference": {"ready": True, "detail": ready["inference"]["detail"]},
+    }
     fake_inference.up = False
     down = await client.get("/health/ready")
     assert down.status_code == 200

@@ -39,7 +39,7 @@ async def test_upload_answers_202_with_location_and_pending_summary(
     assert [path.name for path in stored_files(settings)] == [f"{body['id']}.jpg"]
 
 
-@pytest.mark.parametrize("row", [row for row in corpus_rows()], ids=lambda row: row["file"])
+@pytest.mark.parametrize("row", list(corpus_rows()), ids=lambda row: row["file"])
 async def test_corpus_upload_outcome_matches_manifest(client: AsyncTestClient[Any], row: dict[str, str]) -> None:
     data = (CORPUS_DIR / row["file"]).read_bytes()
     response = await client.post("/api/images", files={"image": (row["upload_filename"], data, "image/jpeg")})
@@ -73,7 +73,15 @@ async def test_corpus_upload_outcome_matches_manifest(client: AsyncTestClient[An
         ),
         ({"content": b"", "headers": {"content-type": "multipart/form-data"}}, "multipart/form-data"),
     ],
-    ids=["not-multipart", "urlencoded", "no-image-field", "empty-file", "two-image-parts", "broken-multipart", "no-boundary"],
+    ids=[
+        "not-multipart",
+        "urlencoded",
+        "no-image-field",
+        "empty-file",
+        "two-image-parts",
+        "broken-multipart",
+        "no-boundary",
+    ],
 )
 async def test_bad_requests_are_400_and_counted(
     client: AsyncTestClient[Any], settings: GatewaySettings, request_kwargs: dict[str, Any], detail: str
@@ -98,7 +106,9 @@ async def test_body_over_the_upload_limit_is_413(client: AsyncTestClient[Any], s
 async def test_decompression_bomb_is_413_from_its_header(
     client: AsyncTestClient[Any], settings: GatewaySettings
 ) -> None:
-    response = await client.post("/api/images", files={"image": ("bomb.png", png_header_only(60_000, 60_000), "image/png")})
+    response = await client.post(
+        "/api/images", files={"image": ("bomb.png", png_header_only(60_000, 60_000), "image/png")}
+    )
     assert response.status_code == 413
     assert "without decoding" in problem_of(response)["detail"]
     assert stored_files(settings) == []
@@ -107,7 +117,11 @@ async def test_decompression_bomb_is_413_from_its_header(
 @pytest.mark.parametrize(
     ("data", "status", "reason"),
     [
-        ((CORPUS_DIR / "hopper.gif").read_bytes() if (CORPUS_DIR / "hopper.gif").exists() else b"GIF89a", 415, "unsupported_format"),
+        (
+            (CORPUS_DIR / "hopper.gif").read_bytes() if (CORPUS_DIR / "hopper.gif").exists() else b"GIF89a",
+            415,
+            "unsupported_format",
+        ),
         (b"II*\x00" + bytes(100), 415, "unsupported_format"),
         (b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", 415, "unsupported_format"),
         (b"\xff\xd8\xff<html>hello</html>", 422, "unreadable"),
@@ -143,7 +157,7 @@ async def test_png_named_jpg_is_accepted_as_png(client: AsyncTestClient[Any]) ->
         ("..\\..\\windows\\x.jpg", "x.jpg"),
         ("/etc/passwd", "passwd"),
         ("vacances à la mer 🌊.jpg", "vacances à la mer 🌊.jpg"),
-        ("with spaces and \"quotes\".jpg", "with spaces and \"quotes\".jpg"),
+        ('with spaces and "quotes".jpg', 'with spaces and "quotes".jpg'),
         ("line\nbreak\r.jpg", "linebreak.jpg"),
         ("", "upload"),
     ],

@@ -51,12 +51,15 @@ def test_accepted_corpus_photo_matches_manifest(row: dict[str, str]) -> None:
     small, medium = imaging.make_thumbnails(decoded.pixels, metadata.orientation, 160, 640, 85)
     displayed_w, displayed_h = _size(row["displayed_wxh"])
     for thumbnail, box in ((small, 160), (medium, 640)):
-        assert thumbnail.width <= box and thumbnail.height <= box
-        assert thumbnail.width <= displayed_w and thumbnail.height <= displayed_h
+        assert thumbnail.width <= box
+        assert thumbnail.height <= box
+        assert thumbnail.width <= displayed_w
+        assert thumbnail.height <= displayed_h
         # upright: the thumbnail has the displayed aspect ratio, not the stored one
         assert (thumbnail.width >= thumbnail.height) == (displayed_w >= displayed_h)
         with Image.open(io.BytesIO(thumbnail.data)) as opened:
-            assert opened.format == "JPEG" and opened.mode == "RGB"
+            assert opened.format == "JPEG"
+            assert opened.mode == "RGB"
             assert not opened.getexif()
             assert "exif" not in opened.info
 
