@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -82,6 +84,9 @@ class Database:
         self.engine = engine
         self.is_sqlite = engine.dialect.name == "sqlite"
         self._limiter = anyio.CapacityLimiter(max_threads)
+        # SQLite has one writer at a time; its busy handler sleeps in growing steps, so writers
+        # of this process queue on a lock instead (other processes still meet busy_timeout).
+        self._sqlite_write_lock = threading.Lock() if self.is_sqlite else contextlib.nullcontext()
 
     async def read(self, work: Callable[[Session], T]) -> T:
         """Run ``work(session)`` in a thread inside one read transaction."""
@@ -94,7 +99,7 @@ class Database:
     def run_sync(self, work: Callable[[Session], T], write: bool = True) -> T:
         """Blocking form of ``read``/``write`` for threads and scripts."""
         try:
-            with self.engine.connect() as connection:
+            with self._sqlite_write_lock if write else contextlib.nullcontext(), self.engine.connect() as connection:
                 if write and self.is_sqlite:
                     connection.info[BEGIN_IMMEDIATE] = True
                 with Session(bind=connection, expire_on_commit=False) as session, session.begin():

@@ -36,6 +36,7 @@ class ImageStorage:
         self.originals_dir = self.root / "originals"
         self.thumbnails_dir = self.root / "thumbnails"
         self.uploads_dir = self.root / "uploads"
+        self._made_dirs: set[Path] = set()
 
     def prepare(self) -> None:
         """Create the layout and drop upload spools a crashed process left behind."""
@@ -59,7 +60,9 @@ class ImageStorage:
     def commit_upload(self, image_id: str, image_format: str) -> Path:
         """Move a fully received upload into place (atomic rename on one file system)."""
         target = self.original_path(image_id, image_format)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.parent not in self._made_dirs:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(target.parent)
         self.upload_path(image_id).replace(target)
         return target
 

@@ -1,8 +1,9 @@
 """Accepting an upload: stream the multipart body to an id-named spool, validate, commit.
 
-Cheap and synchronous: the body is hashed while it streams to disk, the format is judged by
-the leading bytes, the header is parsed (no pixel data decoded), then the file is moved into
-place and the row committed. Every refusal is counted by reason and leaves nothing behind.
+Cheap and synchronous: the ``image`` part is spooled to disk and hashed in a worker thread as
+it streams, the format is judged by the leading bytes, the header is parsed (no pixel data
+decoded), then the file is moved into place and the row committed. The event loop only parses
+the multipart framing. Every refusal is counted by reason and leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ import contextlib
 import hashlib
 import unicodedata
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import anyio.to_thread
 import structlog
@@ -31,15 +32,8 @@ from gateway.storage import ImageStorage, new_image_id
 IMAGE_FIELD = "image"
 MAX_FILENAME_CHARS = 255
 MAX_PARTS = 16
+SPOOL_FLUSH_BYTES = 4 * 1024 * 1024
 log = structlog.get_logger("gateway.uploads")
-
-
-@dataclass(frozen=True)
-class ReceivedFile:
-    filename: str
-    size_bytes: int
-    sha256: str
-    head: bytes
 
 
 def display_filename(raw: str | None) -> str:
@@ -49,35 +43,71 @@ def display_filename(raw: str | None) -> str:
     return name[:MAX_FILENAME_CHARS] or "upload"
 
 
+class SpooledPart:
+    """The ``image`` part on its way to disk: chunks queue here and are hashed and written in a thread."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.filename: str | None = None
+        self.parts_seen = 0
+        self.size_bytes = 0
+        self.head = b""
+        self.pending: list[bytes | memoryview] = []
+        self.pending_bytes = 0
+        self._digest = hashlib.sha256()
+        self._handle: BinaryIO | None = None
+
+    @property
+    def sha256(self) -> str:
+        return self._digest.hexdigest()
+
+    def add(self, chunk: bytes | memoryview) -> None:
+        self.pending.append(chunk)
+        self.pending_bytes += len(chunk)
+
+    def flush(self) -> None:
+        """Hash and write what is pending (blocking: call it in a worker thread)."""
+        if self._handle is None:
+            self._handle = self.path.open("wb")
+        for chunk in self.pending:
+            if len(self.head) < SNIFF_BYTES:
+                self.head += bytes(chunk[: SNIFF_BYTES - len(self.head)])
+            self._digest.update(chunk)
+            self._handle.write(chunk)
+            self.size_bytes += len(chunk)
+        self.pending.clear()
+        self.pending_bytes = 0
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+
+
 async def receive_image_part(
-    body: AsyncIterator[bytes], content_type: tuple[str, dict[str, str]], spool: Path
-) -> ReceivedFile:
-    """Stream the single ``image`` part of a multipart body into ``spool``, hashing as it goes."""
+    body: AsyncIterator[bytes], content_type: tuple[str, dict[str, str]], part: SpooledPart
+) -> None:
+    """Parse the multipart framing and queue the single ``image`` part into ``part``."""
     media_type, options = content_type
     boundary = options.get("boundary")
     if media_type != "multipart/form-data" or not boundary:
         raise BadUploadError(f"Send multipart/form-data with the file in the field '{IMAGE_FIELD}'.")
-    digest, size, head = hashlib.sha256(), 0, b""
-    filename: str | None = None
-    images_seen, in_image = 0, False
+    in_image = False
     try:
-        with PushMultipartParser(boundary, max_segment_count=MAX_PARTS) as parser, spool.open("wb") as sink:
+        with PushMultipartParser(boundary, max_segment_count=MAX_PARTS) as parser:
             async for chunk in body:
                 for event in parser.parse(chunk):
                     if event is None:
                         in_image = False
-                    elif isinstance(event, (bytes, bytearray, memoryview)):
+                    elif isinstance(event, (bytes, memoryview)):
                         if in_image:
-                            digest.update(event)
-                            sink.write(event)
-                            if len(head) < SNIFF_BYTES:
-                                head += bytes(event[: SNIFF_BYTES - len(head)])
-                            size += len(event)
+                            part.add(event)
                     elif event.name == IMAGE_FIELD:
-                        images_seen += 1
-                        if images_seen > 1:
+                        part.parts_seen += 1
+                        if part.parts_seen > 1:
                             raise BadUploadError(f"Send exactly one file in the field '{IMAGE_FIELD}'; got several.")
-                        in_image, filename = True, event.filename
+                        in_image, part.filename = True, event.filename
+                if part.pending_bytes >= SPOOL_FLUSH_BYTES:
+                    await anyio.to_thread.run_sync(part.flush)
                 if parser.closed:
                     break
     except RequestEntityTooLarge as exc:
@@ -86,11 +116,8 @@ async def receive_image_part(
         raise BadUploadError(f"The multipart body cannot be parsed: {exc}.") from exc
     except InternalServerException as exc:
         raise BadUploadError("The client disconnected before the upload finished.") from exc
-    if images_seen == 0:
+    if part.parts_seen == 0:
         raise BadUploadError(f"The form has no field '{IMAGE_FIELD}'; send the file as image=@photo.jpg.")
-    if size == 0:
-        raise BadUploadError("The uploaded file is empty.")
-    return ReceivedFile(filename=display_filename(filename), size_bytes=size, sha256=digest.hexdigest(), head=head)
 
 
 class UploadService:
@@ -107,45 +134,49 @@ class UploadService:
     async def accept(
         self, body: AsyncIterator[bytes], content_type: tuple[str, dict[str, str]], request_id: str
     ) -> Image:
-        image_id = new_image_id()
-        spool = self.storage.upload_path(image_id)
+        part = SpooledPart(self.storage.upload_path(new_image_id()))
         try:
-            received = await receive_image_part(body, content_type, spool)
-            image_format = ensure_supported(received.head)
-            header = await anyio.to_thread.run_sync(read_header, spool, image_format, self.settings.max_image_pixels)
+            await receive_image_part(body, content_type, part)
+            image = await anyio.to_thread.run_sync(self._store, part, request_id)
         except UploadRejectedError as exc:
-            spool.unlink(missing_ok=True)
             await self._count_rejection(exc)
             raise
-        except BaseException:
-            spool.unlink(missing_ok=True)
-            raise
+        finally:
+            part.close()
+            part.path.unlink(missing_ok=True)
+        self.metrics.uploads_accepted.inc()
+        log.info(
+            "upload_accepted", image_id=image.id, format=image.format, size_bytes=image.size_bytes,
+            width=image.width, height=image.height,
+        )  # fmt: skip
+        return image
+
+    def _store(self, part: SpooledPart, request_id: str) -> Image:
+        """In one worker thread: finish the spool, judge it, move it into place, commit the row."""
+        part.flush()
+        part.close()
+        if part.size_bytes == 0:
+            raise BadUploadError("The uploaded file is empty.")
+        image_format = ensure_supported(part.head)
+        header = read_header(part.path, image_format, self.settings.max_image_pixels)
+        image_id = part.path.stem
         image = Image(
             id=image_id,
-            filename=received.filename,
+            filename=display_filename(part.filename),
             request_id=request_id,
             format=header.format,
             mode=header.mode,
             width=header.width,
             height=header.height,
-            size_bytes=received.size_bytes,
-            sha256=received.sha256,
+            size_bytes=part.size_bytes,
+            sha256=part.sha256,
         )
         original = self.storage.commit_upload(image_id, header.format)
         try:
-            await self.database.write(lambda session: ImageRepository(session).add(image))
+            self.database.run_sync(lambda session: ImageRepository(session).add(image))
         except BaseException:
             original.unlink(missing_ok=True)
             raise
-        self.metrics.uploads_accepted.inc()
-        log.info(
-            "upload_accepted",
-            image_id=image_id,
-            format=header.format,
-            size_bytes=received.size_bytes,
-            width=header.width,
-            height=header.height,
-        )
         return image
 
     async def _count_rejection(self, error: UploadRejectedError) -> None:
