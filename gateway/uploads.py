@@ -143,7 +143,8 @@ class UploadService:
             raise
         finally:
             part.close()
-            part.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                part.path.unlink(missing_ok=True)
         self.metrics.uploads_accepted.inc()
         log.info(
             "upload_accepted", image_id=image.id, format=image.format, size_bytes=image.size_bytes,

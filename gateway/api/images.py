@@ -12,6 +12,7 @@ from litestar.params import Parameter
 from litestar.response import File
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
+from gateway.api.openapi import UploadOperation, problem_responses
 from gateway.db import Database
 from gateway.deps import GatewayServices, provide_services, require_api_key
 from gateway.errors import ImageNotFoundError, InvalidStateError
@@ -51,7 +52,17 @@ class ImagesController(Controller):
         summary="Upload an image",
         description="multipart/form-data with one file in the field `image`. JPEG (MPO included) or PNG, "
         "judged by the bytes. Answers 202 at once; processing runs in the background.",
-        response_headers=None,
+        operation_class=UploadOperation,
+        responses=problem_responses(
+            {
+                400: "Not multipart, no `image` field, two `image` parts, or an empty file.",
+                401: "GATEWAY_API_KEY is set and the bearer token is missing or wrong.",
+                413: "Body over GATEWAY_MAX_UPLOAD_BYTES, or a header declaring too many pixels.",
+                415: "Not JPEG or PNG by its leading bytes.",
+                422: "JPEG/PNG leading bytes but a header that cannot be parsed.",
+                503: "The database or the disk failed; nothing was kept.",
+            }
+        ),
     )
     async def upload(
         self, request: Request[Any, Any, Any], services: NamedDependency[GatewayServices]
