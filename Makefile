@@ -17,7 +17,7 @@ install: $(STAMP) ## Create .venv and install pinned dependencies (idempotent)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==25.3
-	$(BIN)/pip install --quiet -e '.[export,dev]'
+	$(BIN)/pip install --quiet -e '.[gateway,inference,export,dev]'
 	@touch $@
 
 run: install ## Install if needed and start the gateway (port 8000)
