@@ -1,0 +1,1 @@
+"""The inference service: BLIP captioning exported to ONNX, served by onnxruntime without torch."""

@@ -1,0 +1,110 @@
+"""HTTP routes of the inference service: captions, model info, health, metrics."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import anyio.to_thread
+from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.params import Parameter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from contracts.captions import MAX_NEW_TOKENS_LIMIT, CaptionResponse, CaptionTimings, ReadinessResponse
+from contracts.model_info import BatchingInfo, ModelInfo
+from inference.captioner import ModelDescription
+from inference.errors import InvalidRequestError, ModelNotReadyError
+from inference.export_names import is_test_model_name
+from inference.preprocess import decode_image
+from inference.sessions import available_providers
+from inference.state import InferenceServices
+
+NOT_READY_RETRY_AFTER_S = 5.0
+MAX_PROMPT_CHARS = 500
+
+
+def provide_services(state: State) -> InferenceServices:
+    services: InferenceServices = state.services
+    return services
+
+
+class InferenceController(Controller):
+    path = "/"
+    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
+
+    @post(
+        "/v1/captions",
+        status_code=200,
+        summary="Caption a JPEG or PNG image (raw bytes in the body)",
+        description="Optional `prompt` (conditional captioning) and `max_new_tokens`. EXIF orientation is applied.",
+    )
+    async def create_caption(
+        self,
+        request: Request[Any, Any, Any],
+        services: NamedDependency[InferenceServices],
+        prompt: Annotated[str | None, Parameter(description="Text the caption starts with.")] = None,
+        max_new_tokens: Annotated[int | None, Parameter(ge=1, le=MAX_NEW_TOKENS_LIMIT)] = None,
+    ) -> CaptionResponse:
+        started = time.perf_counter()
+        model = services.model
+        if not model.ready or model.batcher is None:
+            raise ModelNotReadyError(model.detail, retry_after_s=NOT_READY_RETRY_AFTER_S)
+        if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
+            raise InvalidRequestError(f"The prompt is longer than {MAX_PROMPT_CHARS} characters.")
+        body = await request.body()
+        if not body:
+            raise InvalidRequestError("The request body is empty; send the image bytes.")
+        image = await anyio.to_thread.run_sync(decode_image, body, services.settings.max_image_pixels)
+        decoded_ms = (time.perf_counter() - started) * 1000
+        result, timings = await model.batcher.submit(image, prompt or None, max_new_tokens)
+        return CaptionResponse(
+            caption=result.caption,
+            model=model.description.name if model.description else services.settings.model,
+            tokens=result.new_tokens,
+            timings_ms=CaptionTimings(
+                preprocess=round(decoded_ms + timings.preprocess_ms, 2),
+                encode=timings.encode_ms,
+                decode=timings.decode_ms,
+                total=round((time.perf_counter() - started) * 1000, 2),
+            ),
+        )
+
+    @get("/v1/model", summary="What model is served, and how")
+    async def model_info(self, services: NamedDependency[InferenceServices]) -> ModelInfo:
+        settings, model = services.settings, services.model
+        described = model.description or ModelDescription(
+            name=settings.model,
+            revision=None,
+            precision=settings.precision,
+            execution_providers=available_providers(),
+            is_test_model=is_test_model_name(settings.model),
+        )
+        return ModelInfo(
+            name=described.name,
+            revision=described.revision,
+            precision=described.precision,
+            execution_providers=described.execution_providers,
+            batching=BatchingInfo(
+                max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms, queue_size=settings.queue_size
+            ),
+            is_test_model=described.is_test_model,
+            ready=model.ready,
+        )
+
+    @get("/health/live", summary="The process is up")
+    async def live(self) -> dict[str, str]:
+        return {"status": "alive"}
+
+    @get("/health/ready", summary="Ready once the model is loaded and warmed up (503 otherwise)")
+    async def ready(self, services: NamedDependency[InferenceServices]) -> Response[ReadinessResponse]:
+        model = services.model
+        if model.ready:
+            return Response(ReadinessResponse(status="ready", detail=model.detail))
+        headers = {"Retry-After": str(int(NOT_READY_RETRY_AFTER_S))}
+        return Response(ReadinessResponse(status="not_ready", detail=model.detail), status_code=503, headers=headers)
+
+    @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
+    async def metrics(self, services: NamedDependency[InferenceServices]) -> Response[bytes]:
+        return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

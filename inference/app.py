@@ -1,0 +1,113 @@
+"""create_app(): the inference service's Litestar app. The model loads in the background:
+the service is up at once and turns ready after the load and one warm-up caption."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import re
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+import structlog
+from litestar import Litestar
+from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
+from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from PIL import Image
+
+from inference.api import InferenceController
+from inference.batcher import Batcher
+from inference.captioner import BlipCaptioner, Captioner
+from inference.metrics import InferenceMetrics
+from inference.model_files import ModelFilesError
+from inference.model_source import ModelUnavailableError, resolve_model_dir
+from inference.problems import EXCEPTION_HANDLERS
+from inference.settings import InferenceSettings
+from inference.state import InferenceServices, ModelState
+
+log = structlog.get_logger("inference.app")
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+WARM_UP_SIZE_PX = 64
+
+
+def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Keep the caller's X-Request-ID (the gateway's) in the logs and on the response."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        supplied = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), "")
+        request_id = supplied if _SAFE_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableScopeHeaders.from_message(message)["x-request-id"] = request_id
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            await app(scope, receive, send_with_id)
+
+    return middleware
+
+
+async def load_model(services: InferenceServices, captioner: Captioner | None) -> None:
+    """Resolve (export if needed), load, warm up; on failure stay up and say why."""
+    settings, state = services.settings, services.model
+    try:
+        if captioner is None:
+            model_dir = await resolve_model_dir(settings)
+            captioner = await anyio.to_thread.run_sync(BlipCaptioner.load, model_dir, settings.threads)
+        warm_up = Image.new("RGB", (WARM_UP_SIZE_PX, WARM_UP_SIZE_PX), (128, 128, 128))
+        await anyio.to_thread.run_sync(captioner.caption_batch, [warm_up], None, 2)
+    except (ModelUnavailableError, ModelFilesError, OSError) as exc:
+        state.detail = f"No model can be served: {exc}"
+        log.error("model_unavailable", model=settings.model, reason=str(exc))  # noqa: TRY400 (the reason is enough)
+        return
+    batcher = Batcher(
+        captioner, services.metrics, max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
+        queue_size=settings.queue_size, request_timeout_s=settings.request_timeout_s,
+    )  # fmt: skip
+    batcher.start()
+    state.captioner, state.batcher, state.description = captioner, batcher, captioner.describe()
+    state.detail = "The model is loaded and warmed up."
+    if state.description.is_test_model:
+        state.detail += " It is the random tiny-random TEST model: its captions are nonsense words."
+        log.warning("test_model_served", model=state.description.name)
+    state.ready = True
+    services.metrics.ready.set(1)
+    log.info("model_ready", **dataclasses.asdict(state.description))
+
+
+def create_app(settings: InferenceSettings | None = None, *, captioner: Captioner | None = None) -> Litestar:
+    """Build the app; ``captioner`` replaces the ONNX model in tests."""
+    settings = settings or InferenceSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        services = InferenceServices(settings=settings, metrics=InferenceMetrics(), model=ModelState())
+        app.state.services = services
+        loader = asyncio.create_task(load_model(services, captioner), name="inference-model-loader")
+        try:
+            yield
+        finally:
+            loader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loader
+            if services.model.batcher is not None:
+                await services.model.batcher.stop()
+
+    return Litestar(
+        route_handlers=[InferenceController],
+        lifespan=[lifespan],
+        middleware=[request_id_middleware],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=settings.max_body_bytes,
+        logging_config=None,
+        openapi_config=OpenAPIConfig(title="Image pipeline inference", version="1.0.0", path="/docs"),
+    )

@@ -1,0 +1,68 @@
+"""Domain errors of the inference service, each carrying the HTTP status it maps to.
+
+InferenceServiceError
+├── UnsupportedImageError (415): not JPEG/PNG by its leading bytes
+├── UnreadableImageError (422): JPEG/PNG bytes that cannot be decoded
+├── ImageTooLargeError (413): too many pixels by the header
+├── InvalidRequestError (400): bad query parameters
+├── ModelNotReadyError (503, Retry-After): loading, or no model could be had
+├── QueueFullError (503, Retry-After): the request queue is full
+└── CaptionTimeoutError (503, Retry-After): the caption did not finish in time
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class InferenceServiceError(Exception):
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+    type_slug: ClassVar[str] = "internal-error"
+
+    def __init__(self, detail: str, *, retry_after_s: float | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.retry_after_s = retry_after_s
+
+
+class UnsupportedImageError(InferenceServiceError):
+    status = 415
+    title = "Unsupported image format"
+    type_slug = "unsupported-format"
+
+
+class UnreadableImageError(InferenceServiceError):
+    status = 422
+    title = "Unreadable image"
+    type_slug = "unreadable-image"
+
+
+class ImageTooLargeError(InferenceServiceError):
+    status = 413
+    title = "Image too large"
+    type_slug = "image-too-large"
+
+
+class InvalidRequestError(InferenceServiceError):
+    status = 400
+    title = "Invalid request"
+    type_slug = "invalid-request"
+
+
+class ModelNotReadyError(InferenceServiceError):
+    status = 503
+    title = "Model not ready"
+    type_slug = "model-not-ready"
+
+
+class QueueFullError(InferenceServiceError):
+    status = 503
+    title = "Too many requests queued"
+    type_slug = "queue-full"
+
+
+class CaptionTimeoutError(InferenceServiceError):
+    status = 503
+    title = "Caption timed out"
+    type_slug = "caption-timeout"

@@ -1,0 +1,215 @@
+"""Export a BLIP captioning model (hub id, local HF dir, or a tiny test model) to an ONNX dir.
+
+We call ``torch.onnx.export`` on two small wrapper modules (``graphs.py``) instead of going
+through optimum: optimum has no ONNX config for ``blip``, and the split we want (cross-attention
+keys/values computed once in the vision graph, one decoder graph for every step) is not one of
+its seq2seq layouts. Both graphs are checked against PyTorch with onnxruntime before the dir is
+written, and the parity tests pin the whole caption to ``model.generate``.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime
+import torch
+import transformers
+from transformers import AutoTokenizer, BlipForConditionalGeneration, BlipImageProcessor
+
+from inference.export.graphs import DecoderStep, VisionEncoder
+from inference.export.tiny import build_tiny_model, is_tiny_model
+from inference.model_files import (
+    DECODER_FILE,
+    GENERATION_FILE,
+    HASHED_FILES,
+    MANIFEST_FILE,
+    PREPROCESS_FILE,
+    TOKENIZER_FILE,
+    VISION_FILE,
+    GenerationConfig,
+    Manifest,
+    PreprocessConfig,
+    sha256_of,
+    write_json,
+)
+
+log = logging.getLogger("inference.export")
+OPSET = 17
+PARITY_TOLERANCE = 1e-3
+DEFAULT_MAX_LENGTH = 20
+
+
+class ExportError(Exception):
+    """The model could not be exported; the message says why and what to do."""
+
+
+def load_source(model: str, workdir: Path, token: str | None) -> tuple[BlipForConditionalGeneration, Path | str, Any]:
+    """The PyTorch model, where it came from (dir or hub id), and its processor parts."""
+    source: Path | str = model
+    if is_tiny_model(model):
+        source = build_tiny_model(model, workdir / "source-model")
+    try:
+        blip = BlipForConditionalGeneration.from_pretrained(source, token=token, attn_implementation="eager")
+        image_processor = BlipImageProcessor.from_pretrained(source, token=token)
+        tokenizer = AutoTokenizer.from_pretrained(source, token=token, use_fast=True)
+    except OSError as exc:
+        raise ExportError(
+            f"Could not load '{model}' ({exc}). Without network access the Hugging Face Hub cannot be "
+            "reached: point INFERENCE_MODEL at a local Hugging Face model dir or at a dir exported with "
+            "`python -m inference.export` on a machine with internet, or use INFERENCE_MODEL=tiny-random "
+            "for the offline test model."
+        ) from exc
+    return blip.eval(), source, (image_processor, tokenizer)
+
+
+def export_model(model: str, output: Path, precision: str = "fp32", token: str | None = None) -> Path:
+    """Export ``model`` into ``output`` (replaced atomically: a half-written dir is never left)."""
+    if precision not in ("fp32", "int8"):
+        raise ExportError(f"Unknown precision '{precision}'; use fp32 or int8.")
+    output = output.resolve()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch:
+        workdir = Path(scratch)
+        staging = workdir / "export"
+        staging.mkdir()
+        blip, source, (image_processor, tokenizer) = load_source(model, workdir, token)
+        log.info("exporting %s (%s) to %s", model, precision, output)
+        with torch.no_grad():
+            _export_vision(blip, staging / VISION_FILE)
+            _export_decoder(blip, staging / DECODER_FILE)
+        if precision == "int8":
+            _quantize(staging)
+        _write_side_files(blip, image_processor, tokenizer, staging)
+        _write_manifest(blip, model, precision, staging)
+        if is_tiny_model(model):
+            shutil.copytree(Path(source), staging / "source-model")
+        if output.exists():
+            shutil.rmtree(output)
+        staging.rename(output)
+    return output
+
+
+def _vision_names(layers: int) -> list[str]:
+    return ["image_embeds", *(f"cross_{kind}_{i}" for i in range(layers) for kind in ("key", "value"))]
+
+
+def _cache_names(prefix: str, layers: int) -> list[str]:
+    return [f"{prefix}_{kind}_{i}" for i in range(layers) for kind in ("key", "value")]
+
+
+def _export_vision(blip: BlipForConditionalGeneration, path: Path) -> None:
+    encoder = VisionEncoder(blip).eval()
+    size = blip.config.vision_config.image_size
+    pixel_values = torch.randn(2, 3, size, size)
+    names = _vision_names(len(encoder.layers))
+    dynamic = {"pixel_values": {0: "batch"}} | {name: {0: "batch"} for name in names}
+    torch.onnx.export(
+        encoder, (pixel_values,), str(path), input_names=["pixel_values"], output_names=names,
+        dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+    )  # fmt: skip
+    expected = [tensor.numpy() for tensor in encoder(pixel_values)]
+    _check_against_torch(path, {"pixel_values": pixel_values.numpy()}, expected)
+
+
+def _export_decoder(blip: BlipForConditionalGeneration, path: Path) -> None:
+    step = DecoderStep(blip).eval()
+    text = blip.config.text_config
+    layers, heads = step.num_layers, step.heads
+    head_size = text.hidden_size // heads
+    image_tokens = (blip.config.vision_config.image_size // blip.config.vision_config.patch_size) ** 2 + 1
+    batch, past_length, new_length = 2, 3, 2
+    input_ids = torch.randint(0, text.vocab_size, (batch, new_length))
+    past = [torch.randn(batch, heads, past_length, head_size) for _ in range(2 * layers)]
+    cross = [torch.randn(batch, heads, image_tokens, head_size) for _ in range(2 * layers)]
+    past_names, cross_names = _cache_names("past", layers), _cache_names("cross", layers)
+    present_names = _cache_names("present", layers)
+    dynamic: dict[str, dict[int, str]] = {"input_ids": {0: "batch", 1: "new_tokens"}, "logits": {0: "batch"}}
+    dynamic |= {name: {0: "batch", 2: "past_tokens"} for name in past_names}
+    dynamic |= {name: {0: "batch", 2: "image_tokens"} for name in cross_names}
+    dynamic |= {name: {0: "batch", 2: "total_tokens"} for name in present_names}
+    torch.onnx.export(
+        step, (input_ids, *past, *cross), str(path), input_names=["input_ids", *past_names, *cross_names],
+        output_names=["logits", *present_names], dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+    )  # fmt: skip
+    feeds = {"input_ids": input_ids.numpy()}
+    feeds |= {name: tensor.numpy() for name, tensor in zip(past_names + cross_names, past + cross, strict=True)}
+    expected = [tensor.numpy() for tensor in step(input_ids, *past, *cross)]
+    _check_against_torch(path, feeds, expected)
+
+
+def _check_against_torch(path: Path, feeds: dict[str, np.ndarray], expected: list[np.ndarray]) -> None:
+    onnx.checker.check_model(str(path))
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    actual = session.run(None, feeds)
+    worst = max(float(np.max(np.abs(a - e))) if a.size else 0.0 for a, e in zip(actual, expected, strict=True))
+    if worst > PARITY_TOLERANCE:
+        raise ExportError(f"{path.name}: onnxruntime differs from PyTorch by {worst:.2e} (> {PARITY_TOLERANCE}).")
+    log.info("%s matches PyTorch (max abs diff %.2e)", path.name, worst)
+
+
+def _quantize(staging: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    for name in (VISION_FILE, DECODER_FILE):
+        fp32 = staging / name
+        int8 = staging / f"{name}.int8"
+        quantize_dynamic(fp32, int8, op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8)
+        int8.replace(fp32)
+
+
+def _write_side_files(blip: BlipForConditionalGeneration, image_processor: Any, tokenizer: Any, staging: Path) -> None:
+    tokenizer.backend_tokenizer.save(str(staging / TOKENIZER_FILE))
+    mean, std = image_processor.image_mean, image_processor.image_std
+    write_json(
+        staging / PREPROCESS_FILE,
+        PreprocessConfig(
+            height=image_processor.size["height"],
+            width=image_processor.size["width"],
+            resample=int(image_processor.resample),
+            rescale_factor=float(image_processor.rescale_factor),
+            image_mean=(float(mean[0]), float(mean[1]), float(mean[2])),
+            image_std=(float(std[0]), float(std[1]), float(std[2])),
+        ),
+    )
+    text = blip.config.text_config
+    # config.json omits values equal to their defaults: read the ids from the loaded config object.
+    max_length = blip.generation_config.max_length or DEFAULT_MAX_LENGTH
+    write_json(
+        staging / GENERATION_FILE,
+        GenerationConfig(
+            bos_token_id=text.bos_token_id,
+            eos_token_id=text.sep_token_id,
+            pad_token_id=text.pad_token_id,
+            max_length=max_length,
+            num_layers=text.num_hidden_layers,
+            num_heads=text.num_attention_heads,
+            head_size=text.hidden_size // text.num_attention_heads,
+            vocab_size=text.vocab_size,
+        ),
+    )
+
+
+def _write_manifest(blip: BlipForConditionalGeneration, model: str, precision: str, staging: Path) -> None:
+    manifest = Manifest(
+        source_model=model,
+        revision=getattr(blip.config, "_commit_hash", None),
+        precision=precision,
+        opset=OPSET,
+        is_test_model=is_tiny_model(model),
+        files_sha256={name: sha256_of(staging / name) for name in HASHED_FILES},
+        versions={
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+        },
+        created_at=datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+    )
+    write_json(staging / MANIFEST_FILE, manifest)
