@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import logging.handlers
 import sys
@@ -14,7 +15,8 @@ def configure_logging(
     log_dir: Path, *, service: str = "gateway", level: str = "INFO", max_bytes: int, backup_count: int
 ) -> Path:
     """Route structlog and stdlib logging to the console and a size-bounded JSON lines file."""
-    log_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / f"{service}.jsonl"
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -39,9 +41,15 @@ def configure_logging(
             ],
         )
     )
-    json_file = logging.handlers.RotatingFileHandler(
-        log_file, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
-    )
+    try:
+        json_file: logging.Handler = logging.handlers.RotatingFileHandler(
+            log_file, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
+        )
+    except OSError as exc:  # a read-only log dir must not stop the service: keep the console
+        json_file = logging.NullHandler()
+        unwritable = f"{log_file}: {exc}"
+    else:
+        unwritable = ""
     json_file.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -61,4 +69,6 @@ def configure_logging(
     root.setLevel(level)
     for noisy in ("httpx", "httpcore", "uvicorn.access", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if unwritable:
+        structlog.get_logger("gateway.log").warning("log_file_unwritable", detail=unwritable)
     return log_file

@@ -98,6 +98,9 @@ class Batcher:
     async def _next_batch(self) -> list[CaptionJob]:
         first = self._held.popleft() if self._held else await self._queue.get()
         batch = [first]
+        for job in [job for job in self._held if job.group == first.group][: self.max_batch - 1]:
+            self._held.remove(job)
+            batch.append(job)
         deadline = time.perf_counter() + self.max_wait_s
         while len(batch) < self.max_batch:
             remaining = deadline - time.perf_counter()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -73,3 +75,25 @@ async def wait_for_status(
         if time.monotonic() > deadline:
             raise AssertionError(f"image {image_id} stuck in {body['status']}: {body}")
         await asyncio.sleep(0.05)
+
+
+ModelExporter = Callable[..., Path]
+
+
+@pytest.fixture(scope="session")
+def exported_model(tmp_path_factory: pytest.TempPathFactory) -> ModelExporter:
+    """Export a model once per session with the real CLI, in a child process (torch stays out of here)."""
+    cache: dict[tuple[str, str], Path] = {}
+
+    def export(model: str = "tiny-random", precision: str = "fp32") -> Path:
+        key = (model, precision)
+        if key not in cache:
+            output = tmp_path_factory.mktemp("models") / f"{model}-{precision}"
+            command = [sys.executable, "-m", "inference.export", "--model", model, "--output", str(output),
+                       "--precision", precision]  # fmt: skip
+            result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+            assert result.returncode == 0, result.stdout + result.stderr
+            cache[key] = output
+        return cache[key]
+
+    return export

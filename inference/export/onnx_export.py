@@ -60,8 +60,9 @@ def load_source(model: str, workdir: Path, token: str | None) -> tuple[BlipForCo
         image_processor = BlipImageProcessor.from_pretrained(source, token=token)
         tokenizer = AutoTokenizer.from_pretrained(source, token=token, use_fast=True)
     except OSError as exc:
+        cause = " ".join(str(exc).split()).split(". ")[0]
         raise ExportError(
-            f"Could not load '{model}' ({exc}). Without network access the Hugging Face Hub cannot be "
+            f"Could not load '{model}' ({cause}). Without network access the Hugging Face Hub cannot be "
             "reached: point INFERENCE_MODEL at a local Hugging Face model dir or at a dir exported with "
             "`python -m inference.export` on a machine with internet, or use INFERENCE_MODEL=tiny-random "
             "for the offline test model."

@@ -48,3 +48,11 @@ def test_log_files_are_size_bounded(tmp_path: Path, restore_logging: None) -> No
     assert len(files) == 3
     assert all(path.stat().st_size <= 2_200 for path in files)
     assert log_file in files
+
+
+def test_an_unwritable_log_dir_keeps_the_console(tmp_path: Path, restore_logging: None) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the log dir should be")
+    configure_logging(blocker / "logs", max_bytes=10_000, backup_count=1)
+    structlog.get_logger("test").info("still_logging")
+    assert logging.getLogger().handlers

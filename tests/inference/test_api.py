@@ -1,0 +1,135 @@
+"""The inference service's HTTP behaviour: statuses, readiness, batching, a full queue."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+from PIL import Image
+
+from contracts.captions import CaptionResponse
+from inference.app import create_app
+from inference.captioner import Captioner
+from inference.settings import InferenceSettings
+from tests.inference.fakes import SlowFakeCaptioner
+from tests.support import make_image_bytes, png_header_only, problem_of
+
+
+def settings_for(tmp_path: Path, **overrides: Any) -> InferenceSettings:
+    values: dict[str, Any] = {"model_dir": tmp_path / "models", "log_dir": tmp_path / "logs", "threads": 1}
+    values.update(overrides)
+    return InferenceSettings(**values)
+
+
+async def wait_until_settled(client: AsyncTestClient[Any], timeout_s: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        body: dict[str, Any] = (await client.get("/health/ready")).json()
+        if body["status"] == "ready" or body["detail"] != "The model is loading.":
+            return body
+        assert time.monotonic() < deadline, "the model never finished loading"
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+async def fake_client(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[AsyncTestClient[Any]]:
+    overrides = getattr(request, "param", {})
+    captioner: Captioner = overrides.pop("captioner", SlowFakeCaptioner())
+    app = create_app(settings_for(tmp_path, **overrides), captioner=captioner)
+    async with AsyncTestClient(app=app) as client:
+        await wait_until_settled(client)
+        yield client
+
+
+async def post_image(client: AsyncTestClient[Any], data: bytes, **params: Any) -> Any:
+    return await client.post("/v1/captions", content=data, headers={"Content-Type": "image/jpeg"}, params=params)
+
+
+async def test_caption_answers_the_contract_shape(fake_client: AsyncTestClient[Any]) -> None:
+    response = await post_image(fake_client, make_image_bytes((30, 20)), prompt="a photo of")
+    assert response.status_code == 200
+    body = CaptionResponse.model_validate(response.json())
+    assert body.caption == "a photo of fake 30x20"
+    assert body.model == "fake"
+    assert body.timings_ms.total >= body.timings_ms.encode
+
+
+async def test_exif_orientation_is_applied_before_the_model(fake_client: AsyncTestClient[Any]) -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    response = await post_image(fake_client, make_image_bytes((30, 20), exif=exif.tobytes()))
+    assert response.json()["caption"] == "fake 20x30"
+
+
+@pytest.mark.parametrize(
+    ("data", "params", "status"),
+    [
+        (b"GIF89a" + bytes(20), {}, 415),
+        (b"hello", {}, 415),
+        (b"", {}, 400),
+        (b"\xff\xd8\xff<html>", {}, 422),
+        (png_header_only(20_000, 20_000), {}, 413),
+        (make_image_bytes(), {"max_new_tokens": 0}, 400),
+        (make_image_bytes(), {"max_new_tokens": 500}, 400),
+        (make_image_bytes(), {"prompt": "x" * 501}, 400),
+    ],
+    ids=[
+        "gif",
+        "text",
+        "empty",
+        "html-behind-jpeg-magic",
+        "pixel-bomb",
+        "zero-tokens",
+        "too-many-tokens",
+        "long-prompt",
+    ],
+)
+async def test_bad_requests_are_problems(
+    fake_client: AsyncTestClient[Any], data: bytes, params: dict[str, Any], status: int
+) -> None:
+    response = await post_image(fake_client, data, **params)
+    assert response.status_code == status
+    problem_of(response)
+
+
+@pytest.mark.parametrize("fake_client", [{"max_body_bytes": 1000}], indirect=True)
+async def test_oversize_body_is_413(fake_client: AsyncTestClient[Any]) -> None:
+    response = await post_image(fake_client, make_image_bytes((300, 300), quality=95) + bytes(2000))
+    assert response.status_code == 413
+    problem_of(response)
+
+
+async def test_model_info_says_what_is_served(fake_client: AsyncTestClient[Any]) -> None:
+    info = (await fake_client.get("/v1/model")).json()
+    assert info["name"] == "fake"
+    assert info["is_test_model"] is True
+    assert info["batching"] == {"max_batch": 1, "max_wait_ms": 5.0, "queue_size": 32}
+    assert info["ready"] is True
+
+
+async def test_a_model_that_cannot_be_had_leaves_the_service_up_and_not_ready(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    app = create_app(settings_for(tmp_path, model="Salesforce/blip-image-captioning-large"))
+    async with AsyncTestClient(app=app) as client:
+        readiness = await wait_until_settled(client, timeout_s=120)
+        assert readiness["status"] == "not_ready"
+        assert "INFERENCE_MODEL" in readiness["detail"]
+        assert "tiny-random" in readiness["detail"]
+        response = await post_image(client, make_image_bytes())
+        assert response.status_code == 503
+        assert int(response.headers["retry-after"]) >= 1
+        assert "No model can be served" in problem_of(response)["detail"]
+        assert (await client.get("/health/live")).status_code == 200
+        assert (await client.get("/v1/model")).json()["ready"] is False
+
+
+async def test_request_id_is_kept(fake_client: AsyncTestClient[Any]) -> None:
+    response = await fake_client.get("/health/live", headers={"X-Request-ID": "trace-7"})
+    assert response.headers["x-request-id"] == "trace-7"
