@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-gateway test test-fast lint format typecheck bench bench-thumbnails bench-uploads db clean
+.PHONY: help install run run-gateway run-inference bench-inference test test-fast lint format typecheck bench bench-thumbnails bench-uploads db clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -20,11 +20,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[gateway,inference,export,dev]'
 	@touch $@
 
-run: install ## Install if needed and start the gateway (port 8000)
-	$(BIN)/python -m gateway
+# `make run INFERENCE_MODEL=tiny-random` (or any setting of the README's table, given on the command
+# line or in the environment) reaches both services: make passes such variables to its recipes.
+
+run: install ## Install if needed and start both services (gateway :8000, inference :3000); Ctrl-C stops both
+	$(BIN)/honcho start --procfile Procfile
 
 run-gateway: install ## Start only the gateway
 	$(BIN)/python -m gateway
+
+run-inference: install ## Start only the inference service
+	$(BIN)/python -m inference
 
 db: ## Make sure the local PostgreSQL used by the PostgreSQL tests is up (no-op where there is none)
 	@if command -v pg_isready >/dev/null && ! pg_isready -q -h 127.0.0.1 -p 5432; then \
@@ -48,13 +54,16 @@ format: install ## Apply ruff formatting and fixes
 typecheck: install ## mypy --strict on gateway, inference and contracts
 	$(BIN)/mypy
 
-bench: bench-thumbnails bench-uploads ## Run every benchmark and print its tables
+bench: bench-thumbnails bench-uploads bench-inference ## Run every benchmark and print its tables
 
 bench-thumbnails: install ## Thumbnail stage: naive Pillow vs ours vs libvips
 	$(BIN)/python -m bench.thumbnails
 
 bench-uploads: install ## Upload acceptance throughput vs a bare Litestar app
 	$(BIN)/python -m bench.uploads
+
+bench-inference: install ## BLIP-large (random weights): PyTorch eager vs our ONNX fp32/int8
+	$(BIN)/python -m bench.inference
 
 clean: ## Remove caches (keeps .venv, data and logs)
 	rm -rf .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

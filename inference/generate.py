@@ -41,8 +41,12 @@ def greedy_decode(
     prompt_ids: list[int],
     config: GenerationConfig,
     max_new_tokens: int,
+    min_new_tokens: int = 0,
 ) -> list[Generated]:
-    """Greedy continuation of ``[bos] + prompt_ids`` for every image in ``cross``."""
+    """Greedy continuation of ``[bos] + prompt_ids`` for every image in ``cross``.
+
+    ``min_new_tokens`` forbids ``eos`` until that many tokens exist (transformers' meaning).
+    """
     batch = next(iter(cross.values())).shape[0]
     prefix = [config.bos_token_id, *prompt_ids]
     input_ids = np.array([prefix] * batch, dtype=np.int64)
@@ -50,8 +54,10 @@ def greedy_decode(
     past = {f"past_{kind}_{i}": empty for i in range(config.num_layers) for kind in ("key", "value")}
     rows = [list(prefix) for _ in range(batch)]
     finished = np.zeros(batch, dtype=bool)
-    for _ in range(max_new_tokens):
+    for step in range(max_new_tokens):
         logits, *presents = decoder.run(None, {"input_ids": input_ids, **past, **cross})
+        if step < min_new_tokens:
+            logits[:, config.eos_token_id] = -np.inf
         next_ids = np.argmax(logits, axis=-1)
         for row, token in enumerate(next_ids.tolist()):
             if not finished[row]:

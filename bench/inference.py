@@ -1,0 +1,237 @@
+"""Inference benchmark: PyTorch eager ``generate`` vs our ONNX export (fp32, int8) on BLIP-large.
+
+Run with ``make bench-inference`` (or ``python -m bench.inference``). The real
+blip-image-captioning-large architecture is built from its config values with seeded random
+weights (same compute as the real model), exported by our own exporter, and every configuration
+runs in its own process (so peak RSS is its own), 2 threads, exactly 20 new tokens, batch 1 and
+4. Rounds interleave the configurations; medians are reported, with ratios to PyTorch and the
+roofline: encoder FLOPs / measured ORT GEMM rate + decoder bytes / measured memory bandwidth.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CACHE_DIR = REPO_ROOT / "models" / "bench"
+SOURCE_DIR = CACHE_DIR / "blip-large-random-hf"
+THREADS = 2
+NEW_TOKENS = 20
+ENCODER_GFLOP = 382.0  # per image: 24 layers x 577 tokens x hidden 1024 (matmuls and attention)
+CONFIGS = ("pytorch", "onnx-fp32", "onnx-int8")
+LARGE_TEXT = {"vocab_size": 30524, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+              "num_attention_heads": 12, "max_position_embeddings": 512}  # fmt: skip
+LARGE_VISION = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24, "num_attention_heads": 16,
+                "image_size": 384, "patch_size": 16, "initializer_range": 0.02}  # fmt: skip
+
+
+def build_large_random() -> Path:
+    """blip-image-captioning-large's architecture with seeded random weights, as a HF model dir."""
+    if (SOURCE_DIR / "config.json").exists():
+        return SOURCE_DIR
+    import torch
+    from transformers import (
+        BertTokenizerFast,
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+        BlipProcessor,
+    )
+
+    SOURCE_DIR.mkdir(parents=True, exist_ok=True)
+    words = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *(f"w{index}" for index in range(30522 - 5))]
+    (SOURCE_DIR / "vocab.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
+    tokenizer = BertTokenizerFast(vocab_file=str(SOURCE_DIR / "vocab.txt"), bos_token="[DEC]",
+                                  additional_special_tokens=["[ENC]"])  # fmt: skip
+    text = LARGE_TEXT | {"bos_token_id": tokenizer.convert_tokens_to_ids("[DEC]"), "sep_token_id": 3, "pad_token_id": 0}
+    torch.manual_seed(0)
+    model = BlipForConditionalGeneration(BlipConfig(text_config=text, vision_config=LARGE_VISION)).eval()
+    model.save_pretrained(SOURCE_DIR)
+    BlipProcessor(image_processor=BlipImageProcessor(), tokenizer=tokenizer).save_pretrained(SOURCE_DIR)
+    return SOURCE_DIR
+
+
+def ensure_export(precision: str) -> Path:
+    target = CACHE_DIR / f"blip-large-random-{precision}"
+    if not (target / "manifest.json").exists():
+        command = [sys.executable, "-m", "inference.export", "--model", str(build_large_random()),
+                   "--output", str(target), "--precision", precision]  # fmt: skip
+        subprocess.run(command, check=True, cwd=REPO_ROOT)
+    return target
+
+
+def sample_images(batch: int) -> list[Any]:
+    from PIL import Image
+
+    corpus = REPO_ROOT.parent / "shared" / "corpus"
+    names = ["animal_cat_chelsea.png", "outdoor_rocket_launch.jpg", "object_coffee_cup.png",
+             "person_astronaut_eileen_collins.png"]  # fmt: skip
+    return [Image.open(corpus / names[index % len(names)]).convert("RGB") for index in range(batch)]
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_pytorch(batch: int, iterations: int) -> dict[str, Any]:
+    import torch
+    from transformers import BlipForConditionalGeneration, BlipProcessor
+
+    torch.set_num_threads(THREADS)
+    model = BlipForConditionalGeneration.from_pretrained(SOURCE_DIR, attn_implementation="eager").eval()
+    inputs = BlipProcessor.from_pretrained(SOURCE_DIR)(images=sample_images(batch), return_tensors="pt")
+    latencies = []
+    with torch.inference_mode():
+        for _ in range(iterations + 1):
+            started = time.perf_counter()
+            output = model.generate(**inputs, num_beams=1, do_sample=False, max_new_tokens=NEW_TOKENS,
+                                    min_new_tokens=NEW_TOKENS)  # fmt: skip
+            latencies.append(time.perf_counter() - started)
+            assert output.shape[1] == NEW_TOKENS + 1
+    return {"latencies_s": latencies[1:], "encode_s": []}
+
+
+def run_onnx(precision: str, batch: int, iterations: int) -> dict[str, Any]:
+    from inference.captioner import BlipCaptioner
+    from inference.generate import cross_attention_cache, greedy_decode
+    from inference.preprocess import pixel_values
+
+    captioner = BlipCaptioner.load(CACHE_DIR / f"blip-large-random-{precision}", threads=THREADS)
+    images = sample_images(batch)
+    latencies, encodes = [], []
+    for _ in range(iterations + 1):
+        started = time.perf_counter()
+        pixels = pixel_values(images, captioner.preprocess)
+        encode_started = time.perf_counter()
+        cross = cross_attention_cache(captioner.vision, pixels, captioner.generation.num_layers)
+        encodes.append(time.perf_counter() - encode_started)
+        rows = greedy_decode(captioner.decoder, cross, [], captioner.generation, NEW_TOKENS, NEW_TOKENS)
+        latencies.append(time.perf_counter() - started)
+        assert all(row.new_tokens == NEW_TOKENS for row in rows)
+    return {"latencies_s": latencies[1:], "encode_s": encodes[1:]}
+
+
+def worker(config: str, batch: int, iterations: int) -> None:
+    result = (
+        run_pytorch(batch, iterations) if config == "pytorch" else run_onnx(config.split("-")[1], batch, iterations)
+    )
+    result["peak_rss_mb"] = peak_rss_mb()
+    print(json.dumps(result))
+
+
+def measure_gemm_gflops() -> float:
+    """ORT's fp32 MatMul rate on this machine with THREADS threads (577x1024 @ 1024x4096)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])], "gemm",
+        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [577, 1024]),
+         helper.make_tensor_value_info("b", TensorProto.FLOAT, [1024, 4096])],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [577, 4096])],
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = THREADS
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    del onnx
+    a = np.random.default_rng(0).standard_normal((577, 1024), dtype=np.float32)
+    b = np.random.default_rng(1).standard_normal((1024, 4096), dtype=np.float32)
+    for _ in range(3):
+        session.run(None, {"a": a, "b": b})
+    runs = []
+    for _ in range(15):
+        started = time.perf_counter()
+        session.run(None, {"a": a, "b": b})
+        runs.append(time.perf_counter() - started)
+    return 2 * 577 * 1024 * 4096 / statistics.median(runs) / 1e9
+
+
+def measure_bandwidth_gbs() -> float:
+    """Memory bandwidth (read + write) of a 512 MB copy."""
+    source = np.ones(128 * 1024 * 1024, dtype=np.float32)
+    target = np.empty_like(source)
+    runs = []
+    for _ in range(5):
+        started = time.perf_counter()
+        np.copyto(target, source)
+        runs.append(time.perf_counter() - started)
+    return 2 * source.nbytes / statistics.median(runs) / 1e9
+
+
+def decoder_weight_bytes() -> int:
+    import onnx
+
+    model = onnx.load(str(CACHE_DIR / "blip-large-random-fp32" / "decoder.onnx"))
+    return sum(int(np.prod(tensor.dims)) * 4 for tensor in model.graph.initializer if len(tensor.dims) == 2)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=2, help="timed runs per worker process")
+    parser.add_argument("--batches", default="1,4")
+    parser.add_argument("--worker", choices=CONFIGS)
+    parser.add_argument("--batch", type=int, default=1)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker, args.batch, args.iterations)
+        return
+    for precision in ("fp32", "int8"):
+        ensure_export(precision)
+    batches = [int(value) for value in args.batches.split(",")]
+    samples: dict[tuple[str, int], dict[str, list[float]]] = {}
+    env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
+    for round_number in range(args.rounds):
+        for batch in batches:
+            for config in CONFIGS:
+                command = [sys.executable, "-m", "bench.inference", "--worker", config, "--batch", str(batch),
+                           "--iterations", str(args.iterations)]  # fmt: skip
+                output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO_ROOT, env=env)
+                result = json.loads(output.stdout.strip().splitlines()[-1])
+                entry = samples.setdefault((config, batch), {"latencies_s": [], "encode_s": [], "peak_rss_mb": []})
+                entry["latencies_s"] += result["latencies_s"]
+                entry["encode_s"] += result["encode_s"]
+                entry["peak_rss_mb"].append(result["peak_rss_mb"])
+                print(f"round {round_number + 1}: {config} batch {batch}: "
+                      f"{statistics.median(result['latencies_s']):.2f} s", file=sys.stderr)  # fmt: skip
+    gemm, bandwidth = measure_gemm_gflops(), measure_bandwidth_gbs()
+    decoder_bytes = decoder_weight_bytes()
+    print(f"BLIP-large architecture, random weights, {NEW_TOKENS} new tokens, {THREADS} threads, "
+          f"median of {args.rounds} interleaved rounds x {args.iterations} runs\n")  # fmt: skip
+    print("| configuration | batch | latency s | images/s | peak RSS MB | latency vs PyTorch |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for batch in batches:
+        reference = statistics.median(samples[("pytorch", batch)]["latencies_s"])
+        for config in CONFIGS:
+            entry = samples[(config, batch)]
+            latency = statistics.median(entry["latencies_s"])
+            print(f"| {config} | {batch} | {latency:.2f} | {batch / latency:.2f} | "
+                  f"{max(entry['peak_rss_mb']):.0f} | {latency / reference:.2f} |")  # fmt: skip
+    encode = statistics.median(samples[("onnx-fp32", 1)]["encode_s"])
+    total = statistics.median(samples[("onnx-fp32", 1)]["latencies_s"])
+    encoder_bound = ENCODER_GFLOP / gemm
+    decoder_bound = decoder_bytes * NEW_TOKENS / (bandwidth * 1e9)
+    print(f"\nRoofline (batch 1, fp32): ORT fp32 GEMM {gemm:.0f} GFLOP/s, memory bandwidth {bandwidth:.1f} GB/s.")
+    print(f"- vision encoder: {encode:.3f} s measured vs {encoder_bound:.3f} s at the GEMM rate "
+          f"({encode / encoder_bound:.2f}x)")  # fmt: skip
+    print(f"- decoder: {decoder_bytes / 1e6:.0f} MB of weights streamed per token x {NEW_TOKENS} = "
+          f"{decoder_bound:.3f} s at the measured bandwidth")  # fmt: skip
+    print(f"- total: {total:.3f} s measured vs {encoder_bound + decoder_bound:.3f} s bound "
+          f"({total / (encoder_bound + decoder_bound):.2f}x)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
