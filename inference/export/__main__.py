@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--if-missing", action="store_true", help="do nothing when --output is already an export")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.if_missing and is_exported_dir(args.output):
+    if args.if_missing and (is_exported_dir(args.output) or is_exported_dir(Path(args.model))):
         logging.getLogger("inference.export").info("%s is already exported; nothing to do", args.output)
         return 0
     try:
