@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -103,3 +104,18 @@ def inference_process(tmp_path: Path, model: str, port: int | None = None, **set
         service.port, service.url = port, f"http://127.0.0.1:{port}"
     service.env["INFERENCE_PORT"] = str(service.port)
     return service
+
+
+def image_details(gateway: ServiceProcess, image_id: str) -> dict[str, Any]:
+    body: dict[str, Any] = httpx.get(f"{gateway.url}/api/images/{image_id}", timeout=10).json()
+    return body
+
+
+def wait_for_images(gateway: ServiceProcess, ids: list[str], statuses: tuple[str, ...], timeout_s: float = 120) -> None:
+    """Poll a gateway process until every image in ``ids`` is in one of ``statuses``."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if all(image_details(gateway, image_id)["status"] in statuses for image_id in ids):
+            return
+        time.sleep(0.2)
+    raise AssertionError({image_id: image_details(gateway, image_id)["status"] for image_id in ids})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.processes import ServiceProcess, gateway_process, inference_process
+from tests.processes import ServiceProcess, gateway_process, image_details, inference_process, wait_for_images
 from tests.support import IMAGES_DIR, REPO_ROOT
 
 pytestmark = pytest.mark.slow
@@ -34,23 +33,9 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServicePr
     inference.stop()
 
 
-def details(gateway: ServiceProcess, image_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(f"{gateway.url}/api/images/{image_id}", timeout=10).json()
-    return body
-
-
 def all_images(gateway: ServiceProcess) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = httpx.get(f"{gateway.url}/api/images", params={"limit": 500}).json()["items"]
     return items
-
-
-def wait_for(gateway: ServiceProcess, ids: list[str], statuses: tuple[str, ...], timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if all(details(gateway, image_id)["status"] in statuses for image_id in ids):
-            return
-        time.sleep(0.2)
-    raise AssertionError({image_id: details(gateway, image_id)["status"] for image_id in ids})
 
 
 def test_script_uploads_every_sample_and_each_completes_with_a_caption(
@@ -68,7 +53,7 @@ def test_script_uploads_every_sample_and_each_completes_with_a_caption(
     images = all_images(gateway)
     assert sorted(image["filename"] for image in images) == sorted(path.name for path in SAMPLES)
     for image in images:
-        body = details(gateway, image["id"])
+        body = image_details(gateway, image["id"])
         assert body["status"] == "completed", body
         assert body["caption"]["status"] == "completed"
         assert body["caption"]["text"]
@@ -80,7 +65,7 @@ def test_thumbnails_are_upright_within_their_boxes_and_carry_the_caption(
 ) -> None:
     gateway, _ = system
     for image in all_images(gateway):
-        body = details(gateway, image["id"])
+        body = image_details(gateway, image["id"])
         metadata = body["metadata"]
         rotated = metadata["orientation"] in (5, 6, 7, 8)
         displayed = (metadata["height"], metadata["width"]) if rotated else (metadata["width"], metadata["height"])
@@ -123,12 +108,12 @@ def test_inference_stopped_mid_run_makes_captions_unavailable_then_they_complete
         response = httpx.post(f"{gateway.url}/api/images", files={"image": (f"outage-{path.name}", data)})
         assert response.status_code == 202
         ids.append(response.json()["id"])
-    wait_for(gateway, ids, ("failed",))
+    wait_for_images(gateway, ids, ("failed",))
     for image_id in ids:
-        body = details(gateway, image_id)
+        body = image_details(gateway, image_id)
         assert body["caption"]["status"] == "unavailable"
         assert body["caption"]["text"] is None
         assert body["thumbnails"]["small"] is not None
     inference.start(timeout_s=120)
-    wait_for(gateway, ids, ("completed",))
-    assert all(details(gateway, image_id)["caption"]["text"] for image_id in ids)
+    wait_for_images(gateway, ids, ("completed",))
+    assert all(image_details(gateway, image_id)["caption"]["text"] for image_id in ids)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
 from tests.fake_inference_server import FakeInferenceServer
-from tests.processes import ServiceProcess, gateway_process
+from tests.processes import ServiceProcess, gateway_process, image_details, wait_for_images
 from tests.support import make_image_bytes
 
 pytestmark = pytest.mark.slow
@@ -33,20 +32,6 @@ def upload_all(gateway: ServiceProcess, count: int) -> list[str]:
     return ids
 
 
-def details(gateway: ServiceProcess, image_id: str) -> dict[str, Any]:
-    body: dict[str, Any] = httpx.get(f"{gateway.url}/api/images/{image_id}", timeout=5).json()
-    return body
-
-
-def wait_all(gateway: ServiceProcess, ids: list[str], statuses: tuple[str, ...], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if all(details(gateway, image_id)["status"] in statuses for image_id in ids):
-            return
-        time.sleep(0.2)
-    raise AssertionError({image_id: details(gateway, image_id)["status"] for image_id in ids})
-
-
 def thumbnail_files(data_dir: Path, image_id: str) -> dict[str, tuple[int, int]]:
     folder = data_dir / "thumbnails" / image_id[:2] / image_id
     return {path.name: (path.stat().st_ino, path.stat().st_mtime_ns) for path in folder.glob("*")}
@@ -64,10 +49,10 @@ def test_sigkill_mid_batch_loses_nothing_and_redoes_no_finished_work(
     try:
         ids = upload_all(gateway, 12)
         deadline = time.monotonic() + 30
-        while sum(details(gateway, image_id)["status"] == "completed" for image_id in ids) < 3:
+        while sum(image_details(gateway, image_id)["status"] == "completed" for image_id in ids) < 3:
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        before = {image_id: details(gateway, image_id) for image_id in ids}
+        before = {image_id: image_details(gateway, image_id) for image_id in ids}
         gateway.kill()
     finally:
         gateway.stop()
@@ -80,7 +65,7 @@ def test_sigkill_mid_batch_loses_nothing_and_redoes_no_finished_work(
 
     gateway.start()
     try:
-        wait_all(gateway, ids, ("completed",))
+        wait_for_images(gateway, ids, ("completed",))
         for image_id in ids:
             files = thumbnail_files(data_dir(gateway), image_id)
             assert sorted(files) == ["medium.jpg", "small.jpg"]
@@ -103,9 +88,9 @@ def test_inference_outage_then_recovery_requeues_and_completes(
     gateway.start()
     try:
         ids = upload_all(gateway, 3)
-        wait_all(gateway, ids, ("failed",))
+        wait_for_images(gateway, ids, ("failed",))
         for image_id in ids:
-            body = details(gateway, image_id)
+            body = image_details(gateway, image_id)
             assert body["caption"] == {"text": None, "status": "unavailable", "model": None,
                                        "error": body["caption"]["error"]}  # fmt: skip
             assert "503" in body["error"]
@@ -113,8 +98,8 @@ def test_inference_outage_then_recovery_requeues_and_completes(
         assert ready["status"] == "ready"
         assert ready["inference"]["ready"] is False
         fake_server.up = True
-        wait_all(gateway, ids, ("completed",))
-        assert all(details(gateway, image_id)["caption"]["text"] for image_id in ids)
+        wait_for_images(gateway, ids, ("completed",))
+        assert all(image_details(gateway, image_id)["caption"]["text"] for image_id in ids)
         assert all(request_id for request_id in fake_server.request_ids)
     finally:
         gateway.stop()
