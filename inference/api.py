@@ -12,7 +12,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from contracts.captions import MAX_NEW_TOKENS_LIMIT, CaptionResponse, CaptionTimings, ReadinessResponse
+from contracts.captions import CAPTIONS_PATH, MAX_NEW_TOKENS_LIMIT, CaptionResponse, CaptionTimings, ReadinessResponse
 from contracts.model_info import BatchingInfo, ModelInfo
 from inference.captioner import ModelDescription
 from inference.errors import InvalidRequestError, ModelNotReadyError
@@ -35,7 +35,7 @@ class InferenceController(Controller):
     dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @post(
-        "/v1/captions",
+        CAPTIONS_PATH,
         status_code=200,
         summary="Caption a JPEG or PNG image (raw bytes in the body)",
         description="Optional `prompt` (conditional captioning) and `max_new_tokens`. EXIF orientation is applied.",
@@ -59,6 +59,7 @@ class InferenceController(Controller):
         image = await anyio.to_thread.run_sync(decode_image, body, services.settings.max_image_pixels)
         decoded_ms = (time.perf_counter() - started) * 1000
         result, timings = await model.batcher.submit(image, prompt or None, max_new_tokens)
+        services.metrics.requests.labels("200").inc()
         return CaptionResponse(
             caption=result.caption,
             model=model.description.name if model.description else services.settings.model,

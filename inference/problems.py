@@ -11,6 +11,7 @@ from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 
+from contracts.captions import CAPTIONS_PATH
 from contracts.problem import PROBLEM_MEDIA_TYPE, Problem
 from inference.errors import InferenceServiceError
 
@@ -24,12 +25,20 @@ def _problem(status: int, title: str, detail: str, slug: str, retry_after_s: flo
     return Response(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-def handle_service_error(_request: Request[Any, Any, Any], exc: InferenceServiceError) -> Response[Any]:
+def _count(request: Request[Any, Any, Any], status: int) -> None:
+    services = getattr(request.app.state, "services", None)
+    if services is not None and request.url.path == CAPTIONS_PATH:
+        services.metrics.requests.labels(str(status)).inc()
+
+
+def handle_service_error(request: Request[Any, Any, Any], exc: InferenceServiceError) -> Response[Any]:
+    _count(request, exc.status)
     return _problem(exc.status, exc.title, exc.detail, exc.type_slug, exc.retry_after_s)
 
 
-def handle_http_exception(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
+    _count(request, status)
     title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     detail = exc.detail if exc.detail and exc.detail != title else f"{title}."
     return _problem(status, title, detail, title.lower().replace(" ", "-"), None)

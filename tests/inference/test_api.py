@@ -133,3 +133,12 @@ async def test_a_model_that_cannot_be_had_leaves_the_service_up_and_not_ready(
 async def test_request_id_is_kept(fake_client: AsyncTestClient[Any]) -> None:
     response = await fake_client.get("/health/live", headers={"X-Request-ID": "trace-7"})
     assert response.headers["x-request-id"] == "trace-7"
+
+
+async def test_metrics_count_requests_by_status(fake_client: AsyncTestClient[Any]) -> None:
+    await post_image(fake_client, make_image_bytes())
+    await post_image(fake_client, b"GIF89a....")
+    text = (await fake_client.get("/metrics")).text
+    assert 'inference_requests_total{status="200"} 1.0' in text
+    assert 'inference_requests_total{status="415"} 1.0' in text
+    assert "inference_queue_depth" in text
