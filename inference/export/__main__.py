@@ -5,11 +5,27 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
-from inference.export.onnx_export import ExportError, export_model
+from inference.export_names import is_test_model_name
 from inference.model_files import is_exported_dir
+
+HUB_PROBE_TIMEOUT_S = 5.0
+log = logging.getLogger("inference.export")
+
+
+def hub_reachable(timeout_s: float = HUB_PROBE_TIMEOUT_S) -> bool:
+    """Whether the Hugging Face Hub answers a TCP connection (DNS included) within ``timeout_s``."""
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        with socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=timeout_s):
+            return True
+    except OSError:
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,8 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.if_missing and (is_exported_dir(args.output) or is_exported_dir(Path(args.model))):
-        logging.getLogger("inference.export").info("%s is already exported; nothing to do", args.output)
+        log.info("%s is already exported; nothing to do", args.output)
         return 0
+    from_hub = not is_test_model_name(args.model) and not Path(args.model).exists()
+    if from_hub and not os.environ.get("HF_HUB_OFFLINE") and not hub_reachable():
+        # Fail fast (or use the local Hugging Face cache) instead of retrying a dead network for a minute.
+        log.warning("the Hugging Face Hub cannot be reached; using the local Hugging Face cache only")
+        os.environ["HF_HUB_OFFLINE"] = "1"
+    from inference.export.onnx_export import ExportError, export_model  # after HF_HUB_OFFLINE is decided
+
     try:
         export_model(args.model, args.output, args.precision, token=os.environ.get("HF_TOKEN") or None)
     except ExportError as exc:
