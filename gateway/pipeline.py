@@ -204,8 +204,6 @@ class ImagePipeline:
     def _final_values(self, image: Image, status: ImageStatus, error: str | None) -> dict[str, Any]:
         completed_at = utc_now()
         started_at = image.started_at or completed_at
-        self.metrics.images_finished.labels(status.value).inc()
-        log.info("image_finished", status=status.value, error=error)
         return {
             "status": status,
             "error": error,
@@ -222,6 +220,9 @@ class ImagePipeline:
         if not saved:
             log.info("result_discarded", reason="the image was deleted or its claim was taken over")
             await self._discard_if_deleted(image.id)
+        elif values.get("status") in (ImageStatus.COMPLETED, ImageStatus.FAILED):
+            self.metrics.images_finished.labels(str(values["status"])).inc()
+            log.info("image_finished", status=str(values["status"]), error=values.get("error"))
         return saved
 
     async def _discard_if_deleted(self, image_id: str) -> None:

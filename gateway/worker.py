@@ -83,6 +83,10 @@ class Worker:
                 log.warning("claim_failed", error=exc.detail)
                 await asyncio.sleep(self.settings.poll_interval_s)
                 continue
+            except Exception:  # a bug must not end the loop: log it and keep polling
+                log.exception("claim_crashed")
+                await asyncio.sleep(self.settings.poll_interval_s)
+                continue
             if image is None:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.poll_interval_s)
