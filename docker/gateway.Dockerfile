@@ -37,8 +37,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # that ownership (the database, originals and thumbnails live there).
 RUN groupadd --non-unique --gid "${APP_GID}" app \
     && useradd --non-unique --uid "${APP_UID}" --gid app --create-home --shell /usr/sbin/nologin app \
-    && mkdir -p /data /app/logs \
-    && chown app:app /data /app/logs
+    && mkdir -p /data /db /app/logs \
+    && chown app:app /data /db /app/logs
 COPY --from=builder /opt/venv /opt/venv
 WORKDIR /app
 USER ${APP_UID}:${APP_GID}

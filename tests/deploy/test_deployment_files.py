@@ -161,8 +161,10 @@ def test_export_is_a_one_shot_service_that_runs_with_a_plain_up(services: dict[s
 def test_named_volumes_are_declared_and_mounted_where_the_services_keep_their_state(
     compose: dict[str, Any], services: dict[str, Any]
 ) -> None:
-    assert set(compose["volumes"]) == {"gateway-data", "models"}
+    assert set(compose["volumes"]) == {"gateway-db", "gateway-data", "models"}
     assert "gateway-data:/data" in services["gateway"]["volumes"]
+    assert "gateway-db:/db" in services["gateway"]["volumes"]
+    assert environment_of(services["gateway"])["DATABASE_URL"] == "sqlite:////db/gateway.sqlite3"
     assert "models:/models" in services["inference"]["volumes"]
     assert "models:/models" in services["export"]["volumes"]
     assert environment_of(services["gateway"])["GATEWAY_DATA_DIR"] == "/data"
