@@ -6,7 +6,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 CAPTIONS_PATH = "/v1/captions"
 READY_PATH = "/health/ready"
-CAPTION_MEDIA_TYPES = ("image/jpeg", "image/png")
 MAX_NEW_TOKENS_LIMIT = 128
 
 

@@ -48,22 +48,6 @@ def provide_services(state: State) -> GatewayServices:
     return _services(state)
 
 
-def provide_settings(state: State) -> GatewaySettings:
-    return _services(state).settings
-
-
-def provide_database(state: State) -> Database:
-    return _services(state).database
-
-
-def provide_storage(state: State) -> ImageStorage:
-    return _services(state).storage
-
-
-def provide_metrics(state: State) -> GatewayMetrics:
-    return _services(state).metrics
-
-
 def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
     """Guard for writes: when ``GATEWAY_API_KEY`` is set, demand ``Authorization: Bearer <key>``."""
     expected = _services(connection.app.state).settings.api_key

@@ -16,7 +16,6 @@ from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 from gateway.errors import ImageDecodeError, ImageTooLargeError, UnreadableImageError, UnsupportedImageError
 
 SNIFF_BYTES = 32
-ACCEPTED_FORMATS = ("JPEG", "PNG")
 WHITE = (255, 255, 255)
 _TRANSPOSE_FOR_ORIENTATION = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Literal
 
 ThumbnailSize = Literal["small", "medium"]
-THUMBNAIL_SIZES: tuple[ThumbnailSize, ...] = ("small", "medium")
 IMAGE_ID_PATTERN = re.compile(r"^[0-9a-f]{32}$")
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png"}
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}

@@ -13,7 +13,7 @@ from litestar.params import Parameter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from contracts.captions import CAPTIONS_PATH, MAX_NEW_TOKENS_LIMIT, CaptionResponse, CaptionTimings, ReadinessResponse
-from contracts.model_info import BatchingInfo, ModelInfo
+from contracts.model_info import MODEL_INFO_PATH, BatchingInfo, ModelInfo
 from inference.captioner import ModelDescription
 from inference.errors import InvalidRequestError, ModelNotReadyError
 from inference.export_names import is_test_model_name
@@ -72,7 +72,7 @@ class InferenceController(Controller):
             ),
         )
 
-    @get("/v1/model", summary="What model is served, and how")
+    @get(MODEL_INFO_PATH, summary="What model is served, and how")
     async def model_info(self, services: NamedDependency[InferenceServices]) -> ModelInfo:
         settings, model = services.settings, services.model
         described = model.description or ModelDescription(

@@ -83,7 +83,6 @@ class BlipCaptioner:
         self.preprocess = preprocess
         self.generation = generation
         self.providers = available_providers()
-        self.vision_calls = 0
         self._lock = threading.Lock()
 
     @classmethod
@@ -114,7 +113,6 @@ class BlipCaptioner:
             preprocess_ms = _ms_since(started)
             started = time.perf_counter()
             cross = cross_attention_cache(self.vision, pixels, self.generation.num_layers)
-            self.vision_calls += 1
             encode_ms = _ms_since(started)
             started = time.perf_counter()
             budget = max_new_tokens or self.default_max_new_tokens(prompt_ids)
