@@ -45,7 +45,14 @@ class Worker:
         self.metrics = metrics
         self._wakeup = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        # Tokens of claims this process may hold: added before a claim is made (so a stop that
+        # lands while the claim commits still gives it back), removed once the image is saved.
         self._held_tokens: set[str] = set()
+
+    @property
+    def running_loops(self) -> int:
+        return sum(not task.done() for task in self._tasks)
 
     def notify(self) -> None:
         """Wake idle loops: new work may be pending."""
@@ -61,58 +68,73 @@ class Worker:
         log.info("workers_started", workers=self.settings.workers)
 
     async def stop(self) -> None:
+        """End every loop, then give back the claims of images still in flight."""
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         tokens = sorted(self._held_tokens)
-        if tokens:
-            with contextlib.suppress(StorageUnavailableError):
-                released = await self.database.write(lambda session: ImageRepository(session).release_claims(tokens))
-                log.info("claims_released", count=released)
+        if not tokens:
+            return
+        try:
+            released = await self.database.write(lambda session: ImageRepository(session).release_claims(tokens))
+        except StorageUnavailableError as exc:
+            log.warning("claims_not_released", count=len(tokens), error=exc.detail)
+            return
+        self._held_tokens.difference_update(tokens)
+        log.info("claims_released", count=released)
 
     async def _claim_loop(self) -> None:
-        while True:
+        while not self._stopping:
             self._wakeup.clear()
             token = uuid.uuid4().hex
+            self._held_tokens.add(token)
             try:
                 image = await self.database.write(partial(self._claim, token=token))
             except StorageUnavailableError as exc:
+                self._held_tokens.discard(token)
                 log.warning("claim_failed", error=exc.detail)
                 await asyncio.sleep(self.settings.poll_interval_s)
                 continue
             except Exception:  # a bug must not end the loop: log it and keep polling
+                self._held_tokens.discard(token)
                 log.exception("claim_crashed")
                 await asyncio.sleep(self.settings.poll_interval_s)
                 continue
             if image is None:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), timeout=self.settings.poll_interval_s)
+                self._held_tokens.discard(token)
+                await self._idle()
                 continue
             self._wakeup.set()  # there may be more: let an idle sibling look too
             await self._process(image, token)
+
+    async def _idle(self) -> None:
+        """Wait for a wakeup or the poll interval, whichever comes first."""
+        # asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for swallows a cancellation
+        # that lands together with the wakeup, and the loop would outlive the gateway's stop.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.poll_interval_s):
+                await self._wakeup.wait()
 
     def _claim(self, session: Session, token: str) -> Image | None:
         return ImageRepository(session).claim_next(token, self.settings.lease_s)
 
     async def _process(self, image: Image, token: str) -> None:
-        self._held_tokens.add(token)
         self.metrics.images_in_flight.inc()
         renewer = asyncio.create_task(self._renew_lease(image.id, token))
         try:
             await self.pipeline.run(image, token)
+            self._held_tokens.discard(token)  # saved: the image is final, or pending again for a retry
         except StorageUnavailableError as exc:
             log.warning("image_postponed", image_id=image.id, error=exc.detail)
         except Exception:
             log.exception("image_crashed", image_id=image.id)
         finally:
-            renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewer
+            # Cancelled (a stop): the token stays held, so stop() gives the claim back.
             self.metrics.images_in_flight.dec()
-            self._held_tokens.discard(token)
+            renewer.cancel()
+            await asyncio.wait([renewer])
 
     async def _renew_lease(self, image_id: str, token: str) -> None:
         interval_s = self.settings.lease_s / 3
@@ -124,7 +146,7 @@ class Worker:
                 )
 
     async def _requeue_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.settings.inference_probe_interval_s)
             try:
                 waiting = await self.database.read(

@@ -4,7 +4,6 @@ the service is up at once and turns ready after the load and one warm-up caption
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import re
 import uuid
@@ -97,8 +96,7 @@ def create_app(settings: InferenceSettings | None = None, *, captioner: Captione
             yield
         finally:
             loader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await loader
+            await asyncio.wait([loader])
             if services.model.batcher is not None:
                 await services.model.batcher.stop()
 

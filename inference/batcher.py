@@ -9,7 +9,6 @@ all of them in a thread. ``max_batch = 1`` (the CPU default) sends every request
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import structlog
 from PIL import Image
 
 from inference.captioner import BatchTimings, Captioner, CaptionResult
-from inference.errors import CaptionTimeoutError, QueueFullError
+from inference.errors import CaptionTimeoutError, ModelNotReadyError, QueueFullError
 from inference.metrics import InferenceMetrics
 
 log = structlog.get_logger("inference.batcher")
@@ -58,16 +57,23 @@ class Batcher:
         self._queue: asyncio.Queue[CaptionJob] = asyncio.Queue(maxsize=queue_size)
         self._held: deque[CaptionJob] = deque()
         self._worker: asyncio.Task[None] | None = None
+        self._stopping = False
         self.model_calls = 0
 
     def start(self) -> None:
         self._worker = asyncio.create_task(self._run(), name="inference-model-worker")
 
     async def stop(self) -> None:
+        """End the model worker; requests still queued get a 503 rather than waiting out their timeout."""
+        self._stopping = True
         if self._worker is not None:
             self._worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._worker
+            await asyncio.wait([self._worker])
+        waiting = list(self._held)
+        self._held.clear()
+        while not self._queue.empty():
+            waiting.append(self._queue.get_nowait())
+        _fail_jobs(waiting, _shutting_down())
 
     @property
     def depth(self) -> int:
@@ -88,7 +94,8 @@ class Batcher:
             ) from None
         self.metrics.queue_depth.set(self.depth)
         try:
-            return await asyncio.wait_for(asyncio.shield(job.future), timeout=self.request_timeout_s)
+            async with asyncio.timeout(self.request_timeout_s):
+                return await asyncio.shield(job.future)
         except TimeoutError:
             job.future.cancel()
             raise CaptionTimeoutError(
@@ -105,16 +112,23 @@ class Batcher:
         while len(batch) < self.max_batch:
             remaining = deadline - time.perf_counter()
             try:
-                job = (
-                    self._queue.get_nowait() if remaining <= 0 else await asyncio.wait_for(self._queue.get(), remaining)
-                )
+                job = self._queue.get_nowait() if remaining <= 0 else await self._get_within(remaining)
             except (TimeoutError, asyncio.QueueEmpty):
                 break
+            except asyncio.CancelledError:
+                self._held.extendleft(reversed(batch))  # stop() answers them
+                raise
             (batch if job.group == first.group else self._held).append(job)
         return [job for job in batch if not job.future.done()]
 
+    async def _get_within(self, timeout_s: float) -> CaptionJob:
+        # asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for swallows a cancellation
+        # that lands together with a new request, and the worker would outlive stop().
+        async with asyncio.timeout(timeout_s):
+            return await self._queue.get()
+
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             batch = await self._next_batch()
             self.metrics.queue_depth.set(self.depth)
             if not batch:
@@ -127,11 +141,12 @@ class Batcher:
                     self.captioner.caption_batch, [job.image for job in batch], batch[0].prompt,
                     batch[0].max_new_tokens,
                 )  # fmt: skip
+            except asyncio.CancelledError:
+                _fail_jobs(batch, _shutting_down())
+                raise
             except Exception as exc:
                 log.exception("model_call_failed", batch_size=len(batch))
-                for job in batch:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
+                _fail_jobs(batch, exc)
                 continue
             self.model_calls += 1
             self.metrics.batch_size.observe(len(batch))
@@ -139,3 +154,13 @@ class Batcher:
             for job, result in zip(batch, results, strict=True):
                 if not job.future.done():
                     job.future.set_result((result, timings))
+
+
+def _shutting_down() -> ModelNotReadyError:
+    return ModelNotReadyError("The service is shutting down.", retry_after_s=5)
+
+
+def _fail_jobs(jobs: list[CaptionJob], error: BaseException) -> None:
+    for job in jobs:
+        if not job.future.done():
+            job.future.set_exception(error)

@@ -104,3 +104,32 @@ def test_every_inference_error_maps_to_its_problem(
     assert problem_of(response)["detail"] == "why it failed"
     if status == 503:
         assert response.headers["retry-after"] == "2"
+
+
+@pytest.mark.parametrize("settle_s", [0.0, 0.001, 0.02])
+async def test_stop_ends_the_worker_and_answers_every_queued_request(make_batcher: object, settle_s: float) -> None:
+    # A request arriving together with the stop once swallowed the cancellation (asyncio.wait_for
+    # on Python 3.11): the worker outlived stop() and the service never shut down.
+    batcher = make_batcher(SlowFakeCaptioner(delay_s=0.05), max_batch=4, max_wait_ms=50)  # type: ignore[operator]
+    image = Image.new("RGB", (5, 5))
+    requests = [asyncio.create_task(batcher.submit(image, None, None)) for _ in range(6)]
+    await asyncio.sleep(settle_s)
+    async with asyncio.timeout(5):
+        await batcher.stop()
+        outcomes = await asyncio.gather(*requests, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            assert isinstance(outcome, errors.ModelNotReadyError), repr(outcome)
+            assert "shutting down" in outcome.detail
+    assert batcher.depth == 0
+
+
+async def test_stop_while_a_batch_is_being_gathered_answers_its_requests(make_batcher: object) -> None:
+    batcher = make_batcher(SlowFakeCaptioner(), max_batch=8, max_wait_ms=5000)  # type: ignore[operator]
+    image = Image.new("RGB", (5, 5))
+    requests = [asyncio.create_task(batcher.submit(image, None, None)) for _ in range(3)]
+    await asyncio.sleep(0.05)  # the worker holds all three and waits for more
+    async with asyncio.timeout(5):
+        await batcher.stop()
+        outcomes = await asyncio.gather(*requests, return_exceptions=True)
+    assert all(isinstance(outcome, errors.ModelNotReadyError) for outcome in outcomes), outcomes
