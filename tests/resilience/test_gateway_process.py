@@ -44,6 +44,9 @@ def data_dir(gateway: ServiceProcess) -> Path:
 def test_sigkill_mid_batch_loses_nothing_and_redoes_no_finished_work(
     tmp_path: Path, fake_server: FakeInferenceServer
 ) -> None:
+    # Slow captions keep most of the batch unfinished at the kill, even on a loaded machine
+    # where the twelve uploads themselves take a while.
+    fake_server.delay_s = 1.0
     gateway = gateway_process(tmp_path, fake_server.url)
     gateway.start()
     try:
@@ -63,6 +66,7 @@ def test_sigkill_mid_batch_loses_nothing_and_redoes_no_finished_work(
         if body["thumbnails"]["small"] is not None
     }
 
+    fake_server.delay_s = 0.05
     gateway.start()
     try:
         wait_for_images(gateway, ids, ("completed",))
