@@ -48,8 +48,11 @@ def provide_services(state: State) -> GatewayServices:
     return _services(state)
 
 
-def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
-    """Guard for writes: when ``GATEWAY_API_KEY`` is set, demand ``Authorization: Bearer <key>``."""
+async def require_api_key(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
+    """Guard for writes: when ``GATEWAY_API_KEY`` is set, demand ``Authorization: Bearer <key>``.
+
+    Async on purpose: Litestar runs a sync guard in a worker thread, a thread hop per upload.
+    """
     expected = _services(connection.app.state).settings.api_key
     if not expected:
         return
