@@ -94,7 +94,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=320)
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=7)
     args = parser.parse_args()
     body = multipart_body(PHOTO.read_bytes())
     results: dict[str, list[tuple[float, float, float]]] = {"bare Litestar": [], "gateway": []}
@@ -127,6 +127,9 @@ def main() -> None:
         p50 = statistics.median(row[1] for row in rows)
         p99 = statistics.median(row[2] for row in rows)
         print(f"| {name} | {rate:.1f} | {p50:.0f} | {p99:.0f} | {rate / bare_rate:.2f} |")
+    # Each round's ratio to the bare round just before it: the spread shows how noisy the machine is.
+    paired = [ours[0] / bare[0] for bare, ours in zip(results["bare Litestar"], results["gateway"], strict=True)]
+    print(f"\nratio per round: min {min(paired):.2f}, median {statistics.median(paired):.2f}, max {max(paired):.2f}")
 
 
 if __name__ == "__main__":
