@@ -50,10 +50,6 @@ class Worker:
         # lands while the claim commits still gives it back), removed once the image is saved.
         self._held_tokens: set[str] = set()
 
-    @property
-    def running_loops(self) -> int:
-        return sum(not task.done() for task in self._tasks)
-
     def notify(self) -> None:
         """Wake idle loops: new work may be pending."""
         self._wakeup.set()

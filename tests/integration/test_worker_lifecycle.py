@@ -73,7 +73,9 @@ async def test_stop_at_the_moment_of_a_wakeup_ends_every_loop(
         worker.notify()
         async with asyncio.timeout(STOP_BUDGET_S):
             await worker.stop()
-        assert worker.running_loops == 0
+        image_id = await upload(app)  # no loop is left to claim it
+        await asyncio.sleep(3 * settings.poll_interval_s)
+        assert (await stored_image(services_of(app), image_id)).status == ImageStatus.PENDING
 
 
 @pytest.mark.gateway_settings(workers=1, lease_s=600)
