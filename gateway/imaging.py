@@ -14,6 +14,7 @@ from typing import Any
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from gateway.errors import ImageDecodeError, ImageTooLargeError, UnreadableImageError, UnsupportedImageError
+from gateway.jpeg_integrity import check_decoded_jpeg
 
 SNIFF_BYTES = 32
 WHITE = (255, 255, 255)
@@ -97,7 +98,7 @@ def read_header(path: Path, expected_format: str, max_pixels: int) -> ImageHeade
         ) from exc
     except (UnidentifiedImageError, SyntaxError, OSError, ValueError, EOFError) as exc:
         raise UnreadableImageError(
-            f"The file starts like a {expected_format} but its header cannot be parsed ({_reason(exc)})."
+            f"The file starts like a {expected_format} but its header cannot be parsed ({_reason(exc, path)})."
         ) from exc
     if width < 1 or height < 1:
         raise UnreadableImageError(f"The {expected_format} header declares an empty image ({width}x{height}).")
@@ -130,9 +131,11 @@ def decode(path: Path, expected_format: str, largest_box_px: int) -> DecodedImag
             if isinstance(image, ImageFile.ImageFile) and image.format in ("JPEG", "MPO"):
                 image.draft("RGB" if image.mode == "RGB" else None, fit_within(image.size, largest_box_px))
             image.load()
+            if image.format in ("JPEG", "MPO"):
+                check_decoded_jpeg(image, path)
             return DecodedImage(pixels=image, exif=exif)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
-        raise ImageDecodeError(f"The image data is corrupt or truncated: {_reason(exc)}.") from exc
+        raise ImageDecodeError(f"The image data is corrupt or truncated: {_reason(exc, path)}.") from exc
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,9 @@ def _encode(image: Image.Image, orientation: int, quality: int) -> Thumbnail:
     return Thumbnail(width=upright.width, height=upright.height, data=buffer.getvalue())
 
 
-def _reason(exc: BaseException) -> str:
-    text = str(exc).strip().rstrip(".")
-    return text or type(exc).__name__
+def _reason(exc: BaseException, path: Path) -> str:
+    """Pillow's message for a client, without the server-side path Pillow likes to quote."""
+    text = str(exc).replace(repr(str(path)), "").replace(str(path), "").strip().rstrip(".")
+    if isinstance(exc, UnidentifiedImageError):
+        return "Pillow cannot identify it as an image"
+    return " ".join(text.split()) or type(exc).__name__
