@@ -51,10 +51,9 @@ def create_app(
             services.database.dispose()
             log.info("gateway_stopped")
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[ImagesController, ThumbnailsController, StatsController, HealthController],
         lifespan=[lifespan],
-        middleware=[request_id_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,
         request_max_body_size=settings.max_upload_bytes,
@@ -66,6 +65,10 @@ def create_app(
             render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc")],
         ),
     )
+    # Litestar runs app-level middleware only for matched routes; wrapping its ASGI handler gives
+    # 404 and 405 answers (and their logs) a request id too.
+    app.asgi_handler = request_id_middleware(app.asgi_handler)
+    return app
 
 
 async def _start_services(

@@ -6,6 +6,7 @@ import time
 from typing import Annotated, Any
 
 import anyio.to_thread
+import structlog
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
@@ -21,6 +22,7 @@ from inference.preprocess import decode_image
 from inference.sessions import available_providers
 from inference.state import InferenceServices
 
+log = structlog.get_logger("inference.api")
 NOT_READY_RETRY_AFTER_S = 5.0
 MAX_PROMPT_CHARS = 500
 
@@ -60,7 +62,7 @@ class InferenceController(Controller):
         decoded_ms = (time.perf_counter() - started) * 1000
         result, timings = await model.batcher.submit(image, prompt or None, max_new_tokens)
         services.metrics.requests.labels("200").inc()
-        return CaptionResponse(
+        response = CaptionResponse(
             caption=result.caption,
             model=model.description.name if model.description else services.settings.model,
             tokens=result.new_tokens,
@@ -71,6 +73,11 @@ class InferenceController(Controller):
                 total=round((time.perf_counter() - started) * 1000, 2),
             ),
         )
+        log.info(
+            "caption_served", width=image.width, height=image.height, tokens=response.tokens,
+            prompted=prompt is not None, duration_ms=response.timings_ms.total,
+        )  # fmt: skip
+        return response
 
     @get(MODEL_INFO_PATH, summary="What model is served, and how")
     async def model_info(self, services: NamedDependency[InferenceServices]) -> ModelInfo:

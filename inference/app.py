@@ -68,6 +68,14 @@ async def load_model(services: InferenceServices, captioner: Captioner | None) -
         state.detail = f"No model can be served: {exc}"
         log.error("model_unavailable", model=settings.model, reason=str(exc))  # noqa: TRY400 (the reason is enough)
         return
+    except Exception as exc:  # onnxruntime and tokenizers raise their own types: never hang in "loading"
+        reason = (str(exc).strip().splitlines() or [""])[0][:300]
+        state.detail = (
+            f"No model can be served: loading {settings.model} failed ({type(exc).__name__}: {reason}). "
+            "Export it again, or set INFERENCE_MODEL to another model."
+        )
+        log.exception("model_load_failed", model=settings.model)
+        return
     batcher = Batcher(
         captioner, services.metrics, max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
         queue_size=settings.queue_size, request_timeout_s=settings.request_timeout_s,
@@ -100,12 +108,15 @@ def create_app(settings: InferenceSettings | None = None, *, captioner: Captione
             if services.model.batcher is not None:
                 await services.model.batcher.stop()
 
-    return Litestar(
+    app = Litestar(
         route_handlers=[InferenceController],
         lifespan=[lifespan],
-        middleware=[request_id_middleware],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
         openapi_config=OpenAPIConfig(title="Image pipeline inference", version="1.0.0", path="/docs"),
     )
+    # Litestar runs app-level middleware only for matched routes; wrapping its ASGI handler gives
+    # 404 and 405 answers (and their logs) a request id too.
+    app.asgi_handler = request_id_middleware(app.asgi_handler)
+    return app

@@ -15,9 +15,9 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 VISION_FILE = "vision.onnx"
 DECODER_FILE = "decoder.onnx"
@@ -25,6 +25,7 @@ TOKENIZER_FILE = "tokenizer.json"
 PREPROCESS_FILE = "preprocess.json"
 GENERATION_FILE = "generation.json"
 MANIFEST_FILE = "manifest.json"
+ModelT = TypeVar("ModelT", bound=BaseModel)
 HASHED_FILES = (VISION_FILE, DECODER_FILE, TOKENIZER_FILE, PREPROCESS_FILE, GENERATION_FILE)
 
 
@@ -91,7 +92,7 @@ def load_manifest(model_dir: Path, *, verify: bool = True) -> Manifest:
     manifest_path = model_dir / MANIFEST_FILE
     if not manifest_path.is_file():
         raise ModelFilesError(f"{model_dir} is not an exported model dir (no {MANIFEST_FILE}).")
-    manifest = Manifest.model_validate_json(manifest_path.read_bytes())
+    manifest = _parse(Manifest, manifest_path)
     if verify:
         for name in HASHED_FILES:
             path = model_dir / name
@@ -103,8 +104,18 @@ def load_manifest(model_dir: Path, *, verify: bool = True) -> Manifest:
 
 
 def load_preprocess(model_dir: Path) -> PreprocessConfig:
-    return PreprocessConfig.model_validate_json((model_dir / PREPROCESS_FILE).read_bytes())
+    return _parse(PreprocessConfig, model_dir / PREPROCESS_FILE)
 
 
 def load_generation(model_dir: Path) -> GenerationConfig:
-    return GenerationConfig.model_validate_json((model_dir / GENERATION_FILE).read_bytes())
+    return _parse(GenerationConfig, model_dir / GENERATION_FILE)
+
+
+def _parse(model: type[ModelT], path: Path) -> ModelT:
+    try:
+        return model.model_validate_json(path.read_bytes())
+    except ValidationError as exc:
+        raise ModelFilesError(
+            f"{path} is not a valid {path.name} ({exc.error_count()} problems, first: {exc.errors()[0]['msg']}); "
+            "export the model again."
+        ) from exc

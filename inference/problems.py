@@ -33,12 +33,14 @@ def _count(request: Request[Any, Any, Any], status: int) -> None:
 
 def handle_service_error(request: Request[Any, Any, Any], exc: InferenceServiceError) -> Response[Any]:
     _count(request, exc.status)
+    log.warning("request_failed", path=request.url.path, status=exc.status, error=exc.detail)
     return _problem(exc.status, exc.title, exc.detail, exc.type_slug, exc.retry_after_s)
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     _count(request, status)
+    log.warning("request_failed", path=request.url.path, status=status, error=str(exc.detail))
     title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     detail = exc.detail if exc.detail and exc.detail != title else f"{title}."
     return _problem(status, title, detail, title.lower().replace(" ", "-"), None)

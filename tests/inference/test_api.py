@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.contextvars
+import structlog.testing
 from litestar.testing import AsyncTestClient
 from PIL import Image
 
@@ -133,6 +135,10 @@ async def test_a_model_that_cannot_be_had_leaves_the_service_up_and_not_ready(
 async def test_request_id_is_kept(fake_client: AsyncTestClient[Any]) -> None:
     response = await fake_client.get("/health/live", headers={"X-Request-ID": "trace-7"})
     assert response.headers["x-request-id"] == "trace-7"
+    for method, path in (("GET", "/nowhere"), ("DELETE", "/v1/captions")):
+        routing_error = await fake_client.request(method, path, headers={"X-Request-ID": "trace-8"})
+        assert routing_error.status_code in (404, 405)
+        assert routing_error.headers["x-request-id"] == "trace-8"
 
 
 async def test_metrics_count_requests_by_status(fake_client: AsyncTestClient[Any]) -> None:
@@ -142,3 +148,17 @@ async def test_metrics_count_requests_by_status(fake_client: AsyncTestClient[Any
     assert 'inference_requests_total{status="200"} 1.0' in text
     assert 'inference_requests_total{status="415"} 1.0' in text
     assert "inference_queue_depth" in text
+
+
+async def test_every_caption_request_is_logged_with_the_callers_request_id(fake_client: AsyncTestClient[Any]) -> None:
+    with structlog.testing.capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        served = await fake_client.post(
+            "/v1/captions", content=make_image_bytes(), headers={"X-Request-ID": "trace-log-1"}
+        )
+        refused = await fake_client.post("/v1/captions", content=b"", headers={"X-Request-ID": "trace-log-2"})
+    assert (served.status_code, refused.status_code) == (200, 400)
+    by_request = {entry.get("request_id"): entry for entry in logs if entry.get("request_id", "").startswith("trace")}
+    assert by_request["trace-log-1"]["event"] == "caption_served"
+    assert by_request["trace-log-1"]["tokens"] == served.json()["tokens"]
+    assert by_request["trace-log-2"]["event"] == "request_failed"
+    assert by_request["trace-log-2"]["status"] == 400

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import shutil
+import time
 from pathlib import Path
 
 import onnx
 import pytest
+from litestar.testing import AsyncTestClient
 
+from inference.app import create_app
 from inference.captioner import BlipCaptioner
 from inference.model_files import HASHED_FILES, ModelFilesError, load_manifest
+from inference.settings import InferenceSettings
 from tests.conftest import ModelExporter
 
 pytestmark = pytest.mark.slow
@@ -58,3 +64,42 @@ def test_graphs_have_dynamic_batch_and_sequence_axes(exported_model: ModelExport
     assert dims["past_key_0"][0] == "batch" and dims["past_key_0"][2] == "past_tokens"
     vision = onnx.load(str(exported_model("tiny-random") / "vision.onnx")).graph
     assert vision.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
+
+
+def _rehash(model_dir: Path, name: str) -> None:
+    manifest_path = model_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["files_sha256"][name] = hashlib.sha256((model_dir / name).read_bytes()).hexdigest()
+    manifest_path.write_text(json.dumps(manifest))
+
+
+def test_an_unparseable_manifest_is_a_model_files_error(exported_model: ModelExporter, tmp_path: Path) -> None:
+    copy = tmp_path / "model"
+    shutil.copytree(exported_model("tiny-random"), copy)
+    (copy / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelFilesError, match=r"manifest\.json is not a valid"):
+        BlipCaptioner.load(copy, threads=1)
+
+
+@pytest.mark.parametrize(
+    ("broken_file", "content"),
+    [("manifest.json", b"{not json"), ("vision.onnx", b"not a protobuf at all"), ("tokenizer.json", b"{}")],
+)
+async def test_a_model_that_fails_to_load_leaves_the_service_not_ready_with_the_reason(
+    exported_model: ModelExporter, tmp_path: Path, broken_file: str, content: bytes
+) -> None:
+    # Whatever the loader raises (onnxruntime and tokenizers have their own exception types),
+    # the service must say why, never sit in "loading" for ever.
+    copy = tmp_path / "model"
+    shutil.copytree(exported_model("tiny-random"), copy)
+    (copy / broken_file).write_bytes(content)
+    if broken_file != "manifest.json":
+        _rehash(copy, broken_file)
+    app = create_app(InferenceSettings(model=str(copy), model_dir=tmp_path / "cache", log_dir=tmp_path / "logs"))
+    async with AsyncTestClient(app=app) as client:
+        deadline = time.monotonic() + 60
+        while (body := (await client.get("/health/ready")).json())["detail"] == "The model is loading.":
+            assert time.monotonic() < deadline, "the service is stuck loading"
+            await asyncio.sleep(0.05)
+    assert body["status"] == "not_ready"
+    assert body["detail"].startswith("No model can be served")

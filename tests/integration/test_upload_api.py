@@ -202,3 +202,13 @@ async def test_request_id_is_echoed_or_made(client: AsyncTestClient[Any]) -> Non
     assert len(made.headers["x-request-id"]) == 32
     hostile = await client.get("/api/images", headers={"X-Request-ID": "bad id\twith tabs"})
     assert hostile.headers["x-request-id"] != "bad id\twith tabs"
+
+
+@pytest.mark.parametrize(("method", "path", "status"), [("GET", "/nowhere", 404), ("PUT", "/api/images", 405)])
+async def test_routing_errors_carry_the_request_id_too(
+    client: AsyncTestClient[Any], method: str, path: str, status: int
+) -> None:
+    response = await client.request(method, path, headers={"X-Request-ID": "trace-routing-1"})
+    assert response.status_code == status
+    assert response.headers["x-request-id"] == "trace-routing-1"
+    problem_of(response)
