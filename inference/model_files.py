@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -55,6 +55,9 @@ class GenerationConfig(BaseModel):
     num_heads: int = Field(ge=1)
     head_size: int = Field(ge=1)
     vocab_size: int = Field(ge=1)
+    decoding: Literal["greedy"] = Field(
+        default="greedy", description="What the runtime does: argmax at every step, no sampling, one beam."
+    )
 
 
 class Manifest(BaseModel):

@@ -10,6 +10,7 @@ written, and the parity tests pin the whole caption to ``model.generate``.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import tempfile
 from datetime import UTC, datetime
@@ -60,14 +61,28 @@ def load_source(model: str, workdir: Path, token: str | None) -> tuple[BlipForCo
         image_processor = BlipImageProcessor.from_pretrained(source, token=token)
         tokenizer = AutoTokenizer.from_pretrained(source, token=token, use_fast=True)
     except OSError as exc:
-        cause = " ".join(str(exc).split()).split(". ")[0]
-        raise ExportError(
-            f"Could not load '{model}' ({cause}). Without network access the Hugging Face Hub cannot be "
-            "reached: point INFERENCE_MODEL at a local Hugging Face model dir or at a dir exported with "
-            "`python -m inference.export` on a machine with internet, or use INFERENCE_MODEL=tiny-random "
-            "for the offline test model."
-        ) from exc
+        raise ExportError(_load_failure(model, source, exc)) from exc
     return blip.eval(), source, (image_processor, tokenizer)
+
+
+def _load_failure(model: str, source: Path | str, exc: OSError) -> str:
+    """One sentence: why ``model`` could not be loaded, and what to do instead."""
+    cause = " ".join(str(exc).split()).split(". ")[0]
+    instead = (
+        "set INFERENCE_MODEL=tiny-random (the offline test model) or to a dir exported with "
+        "`python -m inference.export` on a machine with internet"
+    )
+    if isinstance(source, Path) or Path(model).exists():
+        return f"'{model}' is not a loadable Hugging Face BLIP model dir ({cause}); {instead}."
+    if os.environ.get("HF_HUB_OFFLINE"):
+        return (
+            f"'{model}' cannot be had: the Hugging Face Hub is unreachable and the model is not in the "
+            f"local Hugging Face cache; {instead}."
+        )
+    return (
+        f"The Hugging Face Hub did not give '{model}' ({cause}); check the id, set HF_TOKEN for a gated or "
+        f"private model, or {instead}."
+    )
 
 
 def export_model(model: str, output: Path, precision: str = "fp32", token: str | None = None) -> Path:

@@ -31,6 +31,13 @@ def test_manifest_names_source_precision_versions_and_every_hash(exported_model:
     assert {"torch", "transformers", "onnx", "onnxruntime"} <= set(manifest.versions)
 
 
+def test_generation_settings_are_written_out_in_full(exported_model: ModelExporter) -> None:
+    generation = json.loads((exported_model("tiny-random") / "generation.json").read_text())
+    assert generation["decoding"] == "greedy"
+    assert {"bos_token_id", "eos_token_id", "pad_token_id", "max_length"} <= set(generation)
+    assert generation["pad_token_id"] is not None  # config.json may omit it; the export must not
+
+
 def test_an_altered_file_is_refused_at_load(exported_model: ModelExporter, tmp_path: Path) -> None:
     copy = tmp_path / "model"
     shutil.copytree(exported_model("tiny-random"), copy)
