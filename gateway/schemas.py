@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from gateway.models import Image
+
+CountsT = TypeVar("CountsT", "StatusCounts", "CaptionCounts", "RejectionCounts")
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -205,3 +208,79 @@ def details_of(image: Image) -> ImageDetails:
             caption=image.caption_ms,
         ),
     )
+
+
+@dataclass(frozen=True)
+class StatusCounts:
+    pending: int
+    processing: int
+    completed: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class ProcessingTimes:
+    """Over completed images; null while none completed."""
+
+    avg: float | None
+    p50: float | None
+    p95: float | None
+    max: float | None
+
+
+@dataclass(frozen=True)
+class StageAverages:
+    decode: float | None
+    metadata: float | None
+    thumbnails: float | None
+    caption: float | None
+
+
+@dataclass(frozen=True)
+class CaptionCounts:
+    pending: int
+    completed: int
+    failed: int
+    unavailable: int
+
+
+@dataclass(frozen=True)
+class RejectionCounts:
+    too_large: int
+    unsupported_format: int
+    unreadable: int
+    bad_request: int
+
+
+@dataclass(frozen=True)
+class StatsView:
+    """``GET /api/stats``: rates are over completed + failed (0..1), null when nothing finished."""
+
+    total: int
+    by_status: StatusCounts
+    success_rate: float | None
+    failure_rate: float | None
+    processing_ms: ProcessingTimes
+    stage_ms_avg: StageAverages
+    captions: CaptionCounts
+    rejected: RejectionCounts
+    uptime_s: float
+
+
+def stats_of(aggregates: dict[str, Any], uptime_s: float) -> StatsView:
+    """The stats view from ``ImageRepository.stats()`` (counts keyed by enum value)."""
+    return StatsView(
+        total=aggregates["total"],
+        by_status=_pick(StatusCounts, aggregates["by_status"]),
+        success_rate=aggregates["success_rate"],
+        failure_rate=aggregates["failure_rate"],
+        processing_ms=ProcessingTimes(**aggregates["processing_ms"]),
+        stage_ms_avg=StageAverages(**aggregates["stage_ms_avg"]),
+        captions=_pick(CaptionCounts, aggregates["captions"]),
+        rejected=_pick(RejectionCounts, aggregates["rejected"]),
+        uptime_s=uptime_s,
+    )
+
+
+def _pick(view: type[CountsT], counts: dict[str, int]) -> CountsT:
+    return view(**{field.name: counts.get(field.name, 0) for field in fields(view)})

@@ -18,6 +18,7 @@ from contracts.model_info import MODEL_INFO_PATH, BatchingInfo, ModelInfo
 from inference.captioner import ModelDescription
 from inference.errors import InvalidRequestError, ModelNotReadyError
 from inference.export_names import is_test_model_name
+from inference.openapi import NOT_READY, CaptionOperation, caption_problems
 from inference.preprocess import decode_image
 from inference.sessions import available_providers
 from inference.state import InferenceServices
@@ -41,6 +42,8 @@ class InferenceController(Controller):
         status_code=200,
         summary="Caption a JPEG or PNG image (raw bytes in the body)",
         description="Optional `prompt` (conditional captioning) and `max_new_tokens`. EXIF orientation is applied.",
+        operation_class=CaptionOperation,
+        responses=caption_problems(),
     )
     async def create_caption(
         self,
@@ -105,7 +108,7 @@ class InferenceController(Controller):
     async def live(self) -> dict[str, str]:
         return {"status": "alive"}
 
-    @get("/health/ready", summary="Ready once the model is loaded and warmed up (503 otherwise)")
+    @get("/health/ready", summary="Ready once the model is loaded and warmed up (503 otherwise)", responses=NOT_READY)
     async def ready(self, services: NamedDependency[InferenceServices]) -> Response[ReadinessResponse]:
         model = services.model
         if model.ready:

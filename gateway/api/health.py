@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.deps import GatewayServices, provide_services
@@ -23,7 +24,13 @@ class HealthController(Controller):
     async def live(self) -> dict[str, str]:
         return {"status": "alive"}
 
-    @get("/health/ready", summary="Database reachable; inference readiness relayed")
+    @get(
+        "/health/ready",
+        summary="Database reachable; inference readiness relayed",
+        description="503 when the database is unreachable. The inference service's readiness never fails "
+        "this check; `inference.detail` says in one sentence why it is not ready.",
+        responses={503: ResponseSpec(data_container=ReadinessView, description="The database is unreachable.")},
+    )
     async def ready(
         self, request: Request[Any, Any, Any], services: NamedDependency[GatewayServices]
     ) -> Response[ReadinessView]:

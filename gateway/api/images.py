@@ -12,7 +12,17 @@ from litestar.params import Parameter
 from litestar.response import File
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from gateway.api.openapi import UploadOperation, problem_responses
+from gateway.api.openapi import (
+    BAD_KEY,
+    BAD_QUERY,
+    LOCATION_HEADER,
+    MALFORMED,
+    STORAGE_FAILED,
+    UNKNOWN_IMAGE,
+    OriginalOperation,
+    UploadOperation,
+    problem_responses,
+)
 from gateway.db import Database
 from gateway.deps import GatewayServices, provide_services, require_api_key
 from gateway.errors import ImageNotFoundError, InvalidStateError
@@ -53,14 +63,15 @@ class ImagesController(Controller):
         description="multipart/form-data with one file in the field `image`. JPEG (MPO included) or PNG, "
         "judged by the bytes. Answers 202 at once; processing runs in the background.",
         operation_class=UploadOperation,
+        response_headers=[LOCATION_HEADER],
         responses=problem_responses(
             {
                 400: "Not multipart, no `image` field, two `image` parts, or an empty file.",
-                401: "GATEWAY_API_KEY is set and the bearer token is missing or wrong.",
+                401: BAD_KEY,
                 413: "Body over GATEWAY_MAX_UPLOAD_BYTES, or a header declaring too many pixels.",
                 415: "Not JPEG or PNG by its leading bytes.",
                 422: "JPEG/PNG leading bytes but a header that cannot be parsed.",
-                503: "The database or the disk failed; nothing was kept.",
+                503: STORAGE_FAILED,
             }
         ),
     )
@@ -73,7 +84,11 @@ class ImagesController(Controller):
             summary_of(image), status_code=HTTP_202_ACCEPTED, headers={"Location": f"{self.path}/{image.id}"}
         )
 
-    @get("/", summary="List images, newest first")
+    @get(
+        "/",
+        summary="List images, newest first",
+        responses=problem_responses({400: BAD_QUERY, 503: STORAGE_FAILED}),
+    )
     async def list_images(
         self,
         services: NamedDependency[GatewayServices],
@@ -84,11 +99,22 @@ class ImagesController(Controller):
         page = await services.database.read(lambda session: ImageRepository(session).list_page(status, limit, cursor))
         return ImagePage(items=[summary_of(image) for image in page.items], next_cursor=page.next_cursor)
 
-    @get("/{image_id:str}", summary="Image details")
+    @get(
+        "/{image_id:str}",
+        summary="Image details",
+        responses=problem_responses({400: MALFORMED, 404: UNKNOWN_IMAGE, 503: STORAGE_FAILED}),
+    )
     async def get_image(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> ImageDetails:
         return details_of(await load_image(services.database, image_id))
 
-    @get("/{image_id:str}/original", summary="The uploaded bytes", media_type="application/octet-stream")
+    @get(
+        "/{image_id:str}/original",
+        summary="The uploaded bytes, with their own content type",
+        operation_class=OriginalOperation,
+        responses=problem_responses(
+            {400: MALFORMED, 404: UNKNOWN_IMAGE + " Also when the original is no longer stored.", 503: STORAGE_FAILED}
+        ),
+    )
     async def get_original(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> File:
         image = await load_image(services.database, image_id)
         path = services.storage.original_path(image.id, image.format)
@@ -102,7 +128,13 @@ class ImagesController(Controller):
             etag=None,
         )
 
-    @delete("/{image_id:str}", status_code=HTTP_204_NO_CONTENT, guards=[require_api_key], summary="Delete an image")
+    @delete(
+        "/{image_id:str}",
+        status_code=HTTP_204_NO_CONTENT,
+        guards=[require_api_key],
+        summary="Delete an image and every file of it",
+        responses=problem_responses({400: MALFORMED, 401: BAD_KEY, 404: UNKNOWN_IMAGE, 503: STORAGE_FAILED}),
+    )
     async def delete_image(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> None:
         if not is_image_id(image_id):
             raise ImageNotFoundError(f"'{image_id[:64]}' is not an image id.")
@@ -116,6 +148,9 @@ class ImagesController(Controller):
         status_code=HTTP_202_ACCEPTED,
         guards=[require_api_key],
         summary="Re-queue a failed image",
+        responses=problem_responses(
+            {400: MALFORMED, 401: BAD_KEY, 404: UNKNOWN_IMAGE, 409: "The image is not failed.", 503: STORAGE_FAILED}
+        ),
     )
     async def retry_image(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> ImageSummary:
         image = await load_image(services.database, image_id)

@@ -1,19 +1,85 @@
-"""OpenAPI additions the handlers cannot infer: the multipart upload body and problem responses."""
+"""OpenAPI additions the handlers cannot infer: bodies read by hand, problem responses, binary answers.
+
+The published schema must say what ``../shared/API.md`` says: every error is problem+json with
+its status, the upload is multipart, originals and thumbnails are image bytes, and the headers
+users rely on (``Location``, ``X-Caption``, ``ETag``, ``Retry-After``...) are declared.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from litestar.datastructures import ResponseHeader
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIMediaType, OpenAPIType, Operation, RequestBody, Schema
+from litestar.openapi.spec import (
+    OpenAPIHeader,
+    OpenAPIMediaType,
+    OpenAPIResponse,
+    OpenAPIType,
+    Operation,
+    RequestBody,
+    Schema,
+)
 
 from contracts.problem import PROBLEM_MEDIA_TYPE, Problem
 
+BINARY = Schema(type=OpenAPIType.STRING, format="binary")  # type: ignore[arg-type]
 UPLOAD_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     properties={"image": Schema(type=OpenAPIType.STRING, format="binary", description="A JPEG or PNG file.")},  # type: ignore[arg-type]
     required=["image"],
 )
+THUMBNAIL_INFO_SCHEMA = Schema(
+    type=OpenAPIType.OBJECT,
+    properties={
+        "id": Schema(type=OpenAPIType.STRING),
+        "size": Schema(type=OpenAPIType.STRING, enum=["small", "medium"]),
+        "url": Schema(type=OpenAPIType.STRING),
+        "width": Schema(type=OpenAPIType.INTEGER),
+        "height": Schema(type=OpenAPIType.INTEGER),
+        "caption": Schema(
+            one_of=[Schema(type=OpenAPIType.STRING), Schema(type=OpenAPIType.NULL)],
+            description="null while captioning has not finished",
+        ),
+    },
+    required=["id", "size", "url", "width", "height", "caption"],
+)
+RETRY_AFTER = OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), description="Seconds to wait before asking again.")
+
+# What each status means, endpoint by endpoint (API.md).
+STORAGE_FAILED = "The database or the disk failed; nothing half-written stays behind."
+BAD_KEY = "GATEWAY_API_KEY is set and the bearer token is missing or wrong."
+UNKNOWN_IMAGE = "No image with this id, or a malformed id."
+BAD_QUERY = "An invalid query value: a limit outside 1..500, an unknown status, a malformed cursor."
+MALFORMED = "A malformed request parameter."
+
+LOCATION_HEADER = ResponseHeader(
+    name="Location", description="/api/images/{id}: where the image's details are.", documentation_only=True
+)
+THUMBNAIL_HEADERS = [
+    ResponseHeader(
+        name="X-Caption",
+        description="The caption, percent-encoded UTF-8; absent while none exists (JPEG answers only).",
+        documentation_only=True,
+    ),
+    ResponseHeader(name="ETag", description="Covers the bytes and the caption.", documentation_only=True),
+    ResponseHeader(name="Vary", description="Accept", documentation_only=True),
+    ResponseHeader(
+        name="Cache-Control",
+        description="no-cache while the caption may still change; long-lived once the image is final.",
+        documentation_only=True,
+    ),
+]
+
+
+def problem_responses(descriptions: dict[int, str]) -> dict[int, ResponseSpec]:
+    """``responses=`` entries whose body is an RFC 9457 problem."""
+    return {
+        status: ResponseSpec(
+            data_container=Problem, description=text, media_type=PROBLEM_MEDIA_TYPE, generate_examples=False
+        )
+        for status, text in descriptions.items()
+    }
 
 
 @dataclass
@@ -28,11 +94,32 @@ class UploadOperation(Operation):
         )
 
 
-def problem_responses(descriptions: dict[int, str]) -> dict[int, ResponseSpec]:
-    """``responses=`` entries whose body is an RFC 9457 problem."""
-    return {
-        status: ResponseSpec(
-            data_container=Problem, description=text, media_type=PROBLEM_MEDIA_TYPE, generate_examples=False
-        )
-        for status, text in descriptions.items()
-    }
+@dataclass
+class OriginalOperation(Operation):
+    """The original comes back with its own content type."""
+
+    def __post_init__(self) -> None:
+        success = _response(self, "200")
+        if success is not None:
+            success.content = {media: OpenAPIMediaType(schema=BINARY) for media in ("image/jpeg", "image/png")}
+
+
+@dataclass
+class ThumbnailOperation(Operation):
+    """JPEG bytes by default, JSON with ``Accept: application/json``; 409 carries ``Retry-After``."""
+
+    def __post_init__(self) -> None:
+        success = _response(self, "200")
+        if success is not None:
+            success.content = {
+                "image/jpeg": OpenAPIMediaType(schema=BINARY),
+                "application/json": OpenAPIMediaType(schema=THUMBNAIL_INFO_SCHEMA),
+            }
+        not_ready = _response(self, "409")
+        if not_ready is not None:
+            not_ready.headers = {"Retry-After": RETRY_AFTER}
+
+
+def _response(operation: Operation, status: str) -> OpenAPIResponse | None:
+    response = (operation.responses or {}).get(status)
+    return response if isinstance(response, OpenAPIResponse) else None

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
 
+from gateway.api.openapi import STORAGE_FAILED, problem_responses
 from gateway.deps import GatewayServices, provide_services
 from gateway.repository import ImageRepository
+from gateway.schemas import StatsView, stats_of
 
 
 class StatsController(Controller):
@@ -16,8 +16,11 @@ class StatsController(Controller):
     tags = ["stats"]
     dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
-    @get("/", summary="Processing statistics")
-    async def get_stats(self, services: NamedDependency[GatewayServices]) -> dict[str, Any]:
-        stats = await services.database.read(lambda session: ImageRepository(session).stats())
-        stats["uptime_s"] = services.uptime_s
-        return stats
+    @get(
+        "/",
+        summary="Processing statistics",
+        responses=problem_responses({503: STORAGE_FAILED}),
+    )
+    async def get_stats(self, services: NamedDependency[GatewayServices]) -> StatsView:
+        aggregates = await services.database.read(lambda session: ImageRepository(session).stats())
+        return stats_of(aggregates, services.uptime_s)

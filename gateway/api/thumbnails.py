@@ -9,9 +9,18 @@ from urllib.parse import quote
 import anyio
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
 from gateway.api.images import ImageId, load_image
+from gateway.api.openapi import (
+    MALFORMED,
+    STORAGE_FAILED,
+    THUMBNAIL_HEADERS,
+    UNKNOWN_IMAGE,
+    ThumbnailOperation,
+    problem_responses,
+)
 from gateway.deps import GatewayServices, provide_services
 from gateway.errors import ImageNotFoundError, ThumbnailNotAvailableError, ThumbnailNotReadyError
 from gateway.models import Image, ImageStatus
@@ -47,6 +56,18 @@ class ThumbnailsController(Controller):
         description="JPEG bytes with the caption in `X-Caption` (percent-encoded UTF-8), or JSON with "
         "`Accept: application/json`. 409 with Retry-After while it is being made.",
         media_type="image/jpeg",
+        operation_class=ThumbnailOperation,
+        response_headers=THUMBNAIL_HEADERS,
+        responses=problem_responses(
+            {
+                400: MALFORMED,
+                404: UNKNOWN_IMAGE + " Also a size other than small/medium, or an image that failed before "
+                "its thumbnails were made (the detail says why).",
+                409: "The image is pending or processing and this thumbnail is not made yet.",
+                503: STORAGE_FAILED,
+            }
+        )
+        | {304: ResponseSpec(data_container=None, description="Not modified: If-None-Match matched the ETag.")},
     )
     async def get_thumbnail(
         self,

@@ -162,3 +162,15 @@ async def test_every_caption_request_is_logged_with_the_callers_request_id(fake_
     assert by_request["trace-log-1"]["tokens"] == served.json()["tokens"]
     assert by_request["trace-log-2"]["event"] == "request_failed"
     assert by_request["trace-log-2"]["status"] == 400
+
+
+async def test_openapi_declares_the_raw_image_body_and_every_problem(fake_client: AsyncTestClient[Any]) -> None:
+    schema = (await fake_client.get("/docs/openapi.json")).json()
+    captions = schema["paths"]["/v1/captions"]["post"]
+    assert set(captions["requestBody"]["content"]) == {"image/jpeg", "image/png"}
+    responses = captions["responses"]
+    assert {"200", "400", "413", "415", "422", "503"} <= set(responses)
+    for status in ("400", "413", "415", "422", "503"):
+        assert set(responses[status]["content"]) == {"application/problem+json"}, status
+    assert "Retry-After" in responses["503"]["headers"]
+    assert "503" in schema["paths"]["/health/ready"]["get"]["responses"]

@@ -1,0 +1,53 @@
+"""OpenAPI additions for ``POST /v1/captions``: its raw image body and its problem responses."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import OpenAPIHeader, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, RequestBody
+from litestar.openapi.spec import Schema as OpenAPISchema
+
+from contracts.captions import ReadinessResponse
+from contracts.problem import PROBLEM_MEDIA_TYPE, Problem
+
+IMAGE_BYTES = OpenAPISchema(type=OpenAPIType.STRING, format="binary")  # type: ignore[arg-type]
+RETRY_AFTER = OpenAPIHeader(
+    schema=OpenAPISchema(type=OpenAPIType.INTEGER), description="Seconds to wait before trying again."
+)
+CAPTION_PROBLEMS = {
+    400: "An empty body, a prompt over 500 characters, or a bad max_new_tokens.",
+    413: "The body is over INFERENCE_MAX_BODY_BYTES or the image has too many pixels.",
+    415: "Not a JPEG or PNG.",
+    422: "JPEG/PNG bytes that cannot be decoded.",
+    503: "The model is loading or cannot be had, the queue is full, or the caption timed out (Retry-After).",
+}
+NOT_READY = {
+    503: ResponseSpec(
+        data_container=ReadinessResponse, description="Not ready: the model is loading, or why it cannot be served."
+    )
+}
+
+
+def caption_problems() -> dict[int, ResponseSpec]:
+    return {
+        status: ResponseSpec(
+            data_container=Problem, description=text, media_type=PROBLEM_MEDIA_TYPE, generate_examples=False
+        )
+        for status, text in CAPTION_PROBLEMS.items()
+    }
+
+
+@dataclass
+class CaptionOperation(Operation):
+    """The body is the raw image; a 503 carries ``Retry-After``."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            content={media: OpenAPIMediaType(schema=IMAGE_BYTES) for media in ("image/jpeg", "image/png")},
+            required=True,
+            description="The raw JPEG or PNG bytes (not multipart).",
+        )
+        busy = (self.responses or {}).get("503")
+        if isinstance(busy, OpenAPIResponse):
+            busy.headers = {"Retry-After": RETRY_AFTER}
