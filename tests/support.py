@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import respx
-from PIL import Image
+from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from contracts.captions import CAPTIONS_PATH, READY_PATH, CaptionResponse, CaptionTimings, ReadinessResponse
 from contracts.problem import PROBLEM_MEDIA_TYPE, Problem
@@ -23,6 +23,9 @@ CORPUS_DIR = REPO_ROOT.parent / "shared" / "corpus"
 IMAGES_DIR = REPO_ROOT / "images"
 FAKE_INFERENCE_URL = "http://inference.test:3000"
 FINAL_STATUSES = ("completed", "failed")
+# A thumbnail turned or flipped the wrong way differs from the upright picture by 30-100 grey
+# levels on average; a right one by 2-7 (JPEG and resampling).
+UPRIGHT_MAX_MEAN_DIFFERENCE = 12.0
 
 
 def corpus_rows() -> list[dict[str, str]]:
@@ -120,3 +123,14 @@ def problem_of(response: httpx.Response) -> dict[str, Any]:
     assert body["detail"]
     assert body["type"]
     return body
+
+
+def difference_from_upright(thumbnail_jpeg: bytes, original: Path) -> float:
+    """Mean absolute difference (0..255) between a thumbnail and Pillow's exif_transpose of the original."""
+    with Image.open(io.BytesIO(thumbnail_jpeg)) as opened:
+        thumbnail = opened.convert("RGB")
+    with Image.open(original) as source:
+        reference = ImageOps.exif_transpose(source).convert("RGB")
+    reference.thumbnail(thumbnail.size)
+    reference = reference.resize(thumbnail.size)
+    return float(sum(ImageStat.Stat(ImageChops.difference(thumbnail, reference)).mean) / 3)

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from tests.processes import ServiceProcess, gateway_process, image_details, inference_process, wait_for_images
-from tests.support import IMAGES_DIR, REPO_ROOT
+from tests.support import IMAGES_DIR, REPO_ROOT, UPRIGHT_MAX_MEAN_DIFFERENCE, difference_from_upright
 
 pytestmark = pytest.mark.slow
 SAMPLES = sorted(path for path in IMAGES_DIR.iterdir() if path.suffix.lower() in (".jpg", ".jpeg", ".png"))
@@ -79,6 +79,9 @@ def test_thumbnails_are_upright_within_their_boxes_and_carry_the_caption(
             assert width <= box and height <= box
             assert width <= displayed[0] and height <= displayed[1]
             assert (width >= height) == (displayed[0] >= displayed[1]), (image["filename"], size)
+            if size == "small":
+                difference = difference_from_upright(response.content, IMAGES_DIR / image["filename"])
+                assert difference < UPRIGHT_MAX_MEAN_DIFFERENCE, (image["filename"], difference)
         as_json = httpx.get(
             f"{gateway.url}/api/images/{image['id']}/thumbnails/small", headers={"Accept": "application/json"}
         ).json()

@@ -10,7 +10,7 @@ from PIL import Image
 
 from gateway import imaging
 from gateway.errors import BadUploadError, GatewayError, UnsupportedImageError
-from tests.support import CORPUS_DIR, corpus_rows
+from tests.support import CORPUS_DIR, UPRIGHT_MAX_MEAN_DIFFERENCE, corpus_rows, difference_from_upright
 
 ROWS = corpus_rows()
 ACCEPTED = [row for row in ROWS if row["expected"] == "accept"]
@@ -49,19 +49,22 @@ def test_accepted_corpus_photo_matches_manifest(row: dict[str, str]) -> None:
     assert metadata.camera_model == (row["camera_model"] or None)
 
     small, medium = imaging.make_thumbnails(decoded.pixels, metadata.orientation, 160, 640, 85)
-    displayed_w, displayed_h = _size(row["displayed_wxh"])
+    displayed = _size(row["displayed_wxh"])
     for thumbnail, box in ((small, 160), (medium, 640)):
-        assert thumbnail.width <= box
-        assert thumbnail.height <= box
-        assert thumbnail.width <= displayed_w
-        assert thumbnail.height <= displayed_h
-        # upright: the thumbnail has the displayed aspect ratio, not the stored one
-        assert (thumbnail.width >= thumbnail.height) == (displayed_w >= displayed_h)
+        # the displayed size (orientation applied) scaled into the box, never up
+        expected_w, expected_h = imaging.fit_within(displayed, box)
+        assert abs(thumbnail.width - expected_w) <= 1
+        assert abs(thumbnail.height - expected_h) <= 1
+        assert thumbnail.width <= min(box, displayed[0])
+        assert thumbnail.height <= min(box, displayed[1])
         with Image.open(io.BytesIO(thumbnail.data)) as opened:
             assert opened.format == "JPEG"
             assert opened.mode == "RGB"
             assert not opened.getexif()
             assert "exif" not in opened.info
+    # upright, not mirrored: the picture matches Pillow's own exif_transpose of the full image
+    # (a wrong turn or flip differs by 30-100 grey levels on average; a right one by 2-7)
+    assert difference_from_upright(small.data, path) < UPRIGHT_MAX_MEAN_DIFFERENCE
 
 
 @pytest.mark.parametrize("row", REJECTED, ids=lambda row: row["file"])
