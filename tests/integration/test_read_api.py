@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import io
+import time
 from typing import Any
 from urllib.parse import unquote
 
@@ -129,6 +131,29 @@ async def test_completed_image_details_thumbnails_and_caption(
 
     listed = (await client.get("/api/images")).json()["items"][0]
     assert listed["caption"] == details["caption"]["text"]
+
+
+async def test_thumbnails_are_served_while_the_caption_is_still_pending(
+    client: AsyncTestClient[Any], fake_inference: FakeInference
+) -> None:
+    fake_inference.delay_s = 30  # the caption stays on its way for the whole test
+    image_id = await upload(client)
+    deadline = time.monotonic() + 20
+    while (await client.get(f"/api/images/{image_id}")).json()["thumbnails"]["small"] is None:
+        assert time.monotonic() < deadline, "thumbnails waited for the caption"
+        await asyncio.sleep(0.05)
+    details = (await client.get(f"/api/images/{image_id}")).json()
+    assert details["status"] == "processing"
+    assert details["caption"]["status"] == "pending"
+    assert details["caption"]["text"] is None
+
+    jpeg = await client.get(f"/api/images/{image_id}/thumbnails/small")
+    assert jpeg.status_code == 200
+    assert "x-caption" not in jpeg.headers, "no caption exists yet"
+    assert jpeg.headers["cache-control"] == "no-cache", "the caption may still change"
+    as_json = await client.get(f"/api/images/{image_id}/thumbnails/small", headers={"Accept": "application/json"})
+    assert as_json.json()["caption"] is None
+    assert as_json.headers["cache-control"] == "no-cache"
 
 
 @pytest.mark.gateway_settings(workers=0)

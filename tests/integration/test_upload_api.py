@@ -114,6 +114,26 @@ async def test_decompression_bomb_is_413_from_its_header(
     assert stored_files(settings) == []
 
 
+def jpeg_header_only(width: int, height: int) -> bytes:
+    """A small real JPEG whose SOF0 frame header is rewritten to declare ``width`` x ``height``."""
+    data = bytearray(make_image_bytes((16, 16)))
+    frame = data.index(b"\xff\xc0")
+    data[frame + 5 : frame + 9] = height.to_bytes(2, "big") + width.to_bytes(2, "big")
+    return bytes(data)
+
+
+async def test_jpeg_decompression_bomb_is_413_from_its_header(
+    client: AsyncTestClient[Any], settings: GatewaySettings
+) -> None:
+    response = await client.post(
+        "/api/images", files={"image": ("bomb.jpg", jpeg_header_only(65_000, 65_000), "image/jpeg")}
+    )
+    assert response.status_code == 413
+    assert "without decoding" in problem_of(response)["detail"]
+    assert stored_files(settings) == []
+    assert (await client.get("/api/stats")).json()["rejected"]["too_large"] == 1
+
+
 @pytest.mark.parametrize(
     ("data", "status", "reason"),
     [

@@ -26,7 +26,11 @@ def upload_all(gateway: ServiceProcess, count: int) -> list[str]:
     ids = []
     for number in range(count):
         data = make_image_bytes((900 + number, 700), color=(number * 9 % 255, 80, 160))
-        response = httpx.post(f"{gateway.url}/api/images", files={"image": (f"{number}.jpg", data, "image/jpeg")})
+        response = httpx.post(
+            f"{gateway.url}/api/images",
+            files={"image": (f"{number}.jpg", data, "image/jpeg")},
+            headers={"X-Request-ID": f"upload-{number}"},
+        )
         assert response.status_code == 202, response.text
         ids.append(response.json()["id"])
     return ids
@@ -104,6 +108,7 @@ def test_inference_outage_then_recovery_requeues_and_completes(
         fake_server.up = True
         wait_for_images(gateway, ids, ("completed",))
         assert all(image_details(gateway, image_id)["caption"]["text"] for image_id in ids)
-        assert all(request_id for request_id in fake_server.request_ids)
+        # each caption request carried the request id of the upload it belongs to
+        assert {f"upload-{number}" for number in range(len(ids))} <= set(fake_server.request_ids)
     finally:
         gateway.stop()

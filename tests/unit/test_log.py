@@ -50,9 +50,14 @@ def test_log_files_are_size_bounded(tmp_path: Path, restore_logging: None) -> No
     assert log_file in files
 
 
-def test_an_unwritable_log_dir_keeps_the_console(tmp_path: Path, restore_logging: None) -> None:
+def test_an_unwritable_log_dir_keeps_the_console(
+    tmp_path: Path, restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the log dir should be")
     configure_logging(blocker / "logs", max_bytes=10_000, backup_count=1)
-    structlog.get_logger("test").info("still_logging")
-    assert logging.getLogger().handlers
+    structlog.get_logger("test").info("still_logging", image_id="abc")
+    console = capsys.readouterr().err
+    assert "log_file_unwritable" in console, "the lost file log is announced"
+    assert "still_logging" in console and "abc" in console
+    assert blocker.read_text() == "a file where the log dir should be"
