@@ -97,3 +97,22 @@ def exported_model(tmp_path_factory: pytest.TempPathFactory) -> ModelExporter:
         return cache[key]
 
     return export
+
+
+Reporter = Callable[[str], None]
+MEASUREMENTS = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> Reporter:
+    """Record a measurement a test makes (parity, agreement); printed at the end of the run."""
+    lines = request.config.stash.setdefault(MEASUREMENTS, [])
+    return lines.append
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    lines = config.stash.get(MEASUREMENTS, [])
+    if lines:
+        terminalreporter.section("measured by the tests")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import structlog.contextvars
 import structlog.testing
@@ -104,6 +105,28 @@ async def test_oversize_body_is_413(fake_client: AsyncTestClient[Any]) -> None:
     response = await post_image(fake_client, make_image_bytes((300, 300), quality=95) + bytes(2000))
     assert response.status_code == 413
     problem_of(response)
+
+
+async def test_a_full_queue_is_503_with_retry_after_over_http(tmp_path: Path) -> None:
+    # In this event loop (not a test client's portal), so the requests really are concurrent.
+    app = create_app(settings_for(tmp_path, queue_size=1), captioner=SlowFakeCaptioner(delay_s=0.3))
+    transport = httpx.ASGITransport(app=app)
+    async with app.lifespan(), httpx.AsyncClient(transport=transport, base_url="http://inference.test") as client:
+        deadline = time.monotonic() + 30
+        while (await client.get("/health/ready")).status_code != 200:
+            assert time.monotonic() < deadline, "the fake model never got ready"
+            await asyncio.sleep(0.02)
+        responses = await asyncio.gather(
+            *(client.post("/v1/captions", content=make_image_bytes(), headers={"Content-Type": "image/jpeg"})
+              for _ in range(6))
+        )  # fmt: skip
+    statuses = sorted(response.status_code for response in responses)
+    assert 200 in statuses
+    refused = [response for response in responses if response.status_code == 503]
+    assert refused, statuses
+    for response in refused:
+        assert int(response.headers["retry-after"]) >= 1
+        assert "queued" in problem_of(response)["detail"]
 
 
 async def test_model_info_says_what_is_served(fake_client: AsyncTestClient[Any]) -> None:

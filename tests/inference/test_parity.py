@@ -15,7 +15,7 @@ from PIL import Image
 
 from inference.captioner import BlipCaptioner
 from inference.preprocess import decode_image, pixel_values
-from tests.conftest import ModelExporter
+from tests.conftest import ModelExporter, Reporter
 from tests.support import CORPUS_DIR, corpus_rows
 
 torch = pytest.importorskip("torch")
@@ -87,18 +87,18 @@ def test_a_batch_gives_the_same_tokens_as_one_at_a_time(
 
 
 def test_preprocessing_equals_blip_image_processor(
-    pair: tuple[BlipCaptioner, Any, Any], photos: list[Image.Image]
+    pair: tuple[BlipCaptioner, Any, Any], photos: list[Image.Image], report: Reporter
 ) -> None:
     captioner, _, processor = pair
     ours = pixel_values(photos, captioner.preprocess)
     reference = processor.image_processor(images=photos, return_tensors="np").pixel_values
     worst = float(np.max(np.abs(ours - reference)))
-    print(f"\npreprocessing max abs diff vs BlipImageProcessor: {worst:.3g}")
+    report(f"preprocessing max abs diff vs BlipImageProcessor on {len(photos)} photos: {worst:.3g}")
     assert worst <= 1e-5
 
 
 def test_int8_export_loads_serves_and_reports_agreement(
-    exported_model: ModelExporter, photos: list[Image.Image]
+    exported_model: ModelExporter, photos: list[Image.Image], report: Reporter
 ) -> None:
     fp32 = BlipCaptioner.load(exported_model("tiny-random"), threads=2)
     int8 = BlipCaptioner.load(exported_model("tiny-random", "int8"), threads=2)
@@ -110,7 +110,7 @@ def test_int8_export_loads_serves_and_reports_agreement(
         assert b.new_tokens > 0
         total += max(len(a.token_ids), len(b.token_ids))
         same += sum(x == y for x, y in zip(a.token_ids, b.token_ids, strict=False))
-    print(f"\nint8 vs fp32 token agreement on {len(photos)} photos: {same / total:.1%}")
+    report(f"int8 vs fp32 token agreement of tiny-random on {len(photos)} photos: {same / total:.1%}")
     assert (exported_model("tiny-random", "int8") / "vision.onnx").stat().st_size < (
         exported_model("tiny-random") / "vision.onnx"
     ).stat().st_size
