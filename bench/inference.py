@@ -81,6 +81,11 @@ def sample_images(batch: int) -> list[Any]:
 
 
 def peak_rss_mb() -> float:
+    """This process's own peak RSS (VmHWM). Not ru_maxrss: across fork/vfork + exec Linux carries
+    the parent's high-water mark into it, so a worker would report the exporting parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
