@@ -93,7 +93,8 @@ def test_preprocessing_equals_blip_image_processor(
     ours = pixel_values(photos, captioner.preprocess)
     reference = processor.image_processor(images=photos, return_tensors="np").pixel_values
     worst = float(np.max(np.abs(ours - reference)))
-    report(f"preprocessing max abs diff vs BlipImageProcessor on {len(photos)} photos: {worst:.3g}")
+    model = captioner.manifest.source_model
+    report(f"{model}: preprocessing max abs diff vs BlipImageProcessor on {len(photos)} photos: {worst:.3g}")
     assert worst <= 1e-5
 
 
