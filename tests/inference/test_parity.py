@@ -6,15 +6,20 @@ and without a prompt, fp32. Preprocessing equals ``BlipImageProcessor`` (max abs
 
 from __future__ import annotations
 
+import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from litestar.testing import AsyncTestClient
 from PIL import Image
 
+from inference.app import create_app
 from inference.captioner import BlipCaptioner
 from inference.preprocess import decode_image, pixel_values
+from inference.settings import InferenceSettings
 from tests.conftest import ModelExporter, Reporter
 from tests.support import CORPUS_DIR, corpus_rows
 
@@ -115,3 +120,27 @@ def test_int8_export_loads_serves_and_reports_agreement(
     assert (exported_model("tiny-random", "int8") / "vision.onnx").stat().st_size < (
         exported_model("tiny-random") / "vision.onnx"
     ).stat().st_size
+
+
+async def test_captions_over_http_equal_pytorch_generate(exported_model: ModelExporter, tmp_path: Path) -> None:
+    # The whole served path: raw bytes in, EXIF, preprocessing, queue, model, text out.
+    model_dir = exported_model("tiny-random")
+    source = model_dir / "source-model"
+    model = transformers.BlipForConditionalGeneration.from_pretrained(source).eval()
+    processor = transformers.BlipProcessor.from_pretrained(source)
+    settings = InferenceSettings(model=str(model_dir), model_dir=tmp_path / "cache", log_dir=tmp_path / "logs")
+    app = create_app(settings)
+    async with AsyncTestClient(app=app) as client:
+        deadline = time.monotonic() + 60
+        while (await client.get("/health/ready")).status_code != 200:
+            assert time.monotonic() < deadline, "the model never got ready"
+            await asyncio.sleep(0.05)
+        for name in ACCEPTED[:6]:
+            data = (CORPUS_DIR / name).read_bytes()
+            response = await client.post(
+                "/v1/captions", content=data, params={"max_new_tokens": MAX_NEW_TOKENS},
+                headers={"Content-Type": "image/jpeg" if name.endswith((".jpg", ".jpeg")) else "image/png"},
+            )  # fmt: skip
+            assert response.status_code == 200, response.text
+            expected = reference_ids(model, processor, decode_image(data, 50_000_000), None)
+            assert response.json()["caption"] == processor.decode(expected, skip_special_tokens=True).strip(), name
