@@ -60,6 +60,13 @@ async def wait_until(predicate: Any, timeout_s: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+async def wait_for_a_caption_request(fake_inference: FakeInference) -> None:
+    async def caption_requested() -> bool:
+        return bool(fake_inference.caption_requests)
+
+    await wait_until(caption_requested)
+
+
 @pytest.mark.gateway_settings(workers=2, poll_interval_s=0.2)
 @pytest.mark.parametrize("idle_s", [0.0, 0.05, 0.3])
 async def test_stop_at_the_moment_of_a_wakeup_ends_every_loop(
@@ -87,10 +94,7 @@ async def test_stop_during_a_caption_gives_the_claim_back(
         services = services_of(app)
         image_id = await upload(app)
 
-        async def caption_requested() -> bool:
-            return bool(fake_inference.caption_requests)
-
-        await wait_until(caption_requested)
+        await wait_for_a_caption_request(fake_inference)
         assert (await stored_image(services, image_id)).status == ImageStatus.PROCESSING
         async with asyncio.timeout(STOP_BUDGET_S):
             await services.worker.stop()
@@ -128,10 +132,7 @@ async def test_a_stopped_gateway_resumes_given_back_work_on_the_next_start(
         services = services_of(app)
         image_id = await upload(app)
 
-        async def caption_requested() -> bool:
-            return bool(fake_inference.caption_requests)
-
-        await wait_until(caption_requested)
+        await wait_for_a_caption_request(fake_inference)
     fake_inference.delay_s = 0
     async with running_gateway(settings, fake_inference) as app:
         services = services_of(app)
