@@ -128,6 +128,12 @@ def test_a_missing_required_credential_stops_the_render_with_what_to_set() -> No
     assert "GATEWAY_S3_SECRET_ACCESS_KEY is required: set gateway.secrets.s3SecretAccessKey.value" in result.stderr
 
 
+def test_values_outside_the_schema_are_refused_before_anything_renders() -> None:
+    result = helm("template", "rel", str(CHART), "--set", "inference.precision=fp16")
+    assert result.returncode != 0
+    assert "inference.precision" in result.stderr
+
+
 def test_every_probe_asks_a_real_route_of_its_app_on_a_declared_port(rendered: Rendered) -> None:
     for component in ("gateway", "inference"):
         spec = container(rendered.deployment(component), component)
