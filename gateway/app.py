@@ -27,6 +27,7 @@ from gateway.problems import EXCEPTION_HANDLERS
 from gateway.settings import GatewaySettings
 from gateway.storage import ImageStorage
 from gateway.uploads import UploadService
+from gateway.webhooks.sender import WebhookSender
 from gateway.worker import Worker
 
 log = structlog.get_logger("gateway.app")
@@ -34,19 +35,23 @@ API_VERSION = "1.0.0"
 
 
 def create_app(
-    settings: GatewaySettings | None = None, *, inference_transport: httpx.AsyncBaseTransport | None = None
+    settings: GatewaySettings | None = None,
+    *,
+    inference_transport: httpx.AsyncBaseTransport | None = None,
+    webhook_transport: httpx.AsyncBaseTransport | None = None,
 ) -> Litestar:
-    """Build the app; resources are created in the lifespan. ``inference_transport`` is for tests."""
+    """Build the app; resources are created in the lifespan. The transports are for tests."""
     settings = settings or GatewaySettings()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        services = await _start_services(settings, inference_transport)
+        services = await _start_services(settings, inference_transport, webhook_transport)
         app.state.services = services
         try:
             yield
         finally:
             await services.worker.stop()
+            await services.webhooks.stop()
             await services.inference.aclose()
             services.database.dispose()
             log.info("gateway_stopped")
@@ -72,7 +77,9 @@ def create_app(
 
 
 async def _start_services(
-    settings: GatewaySettings, inference_transport: httpx.AsyncBaseTransport | None
+    settings: GatewaySettings,
+    inference_transport: httpx.AsyncBaseTransport | None,
+    webhook_transport: httpx.AsyncBaseTransport | None,
 ) -> GatewayServices:
     storage = ImageStorage(settings.data_dir)
     await anyio.to_thread.run_sync(storage.prepare)
@@ -91,9 +98,11 @@ async def _start_services(
         metrics=metrics,
         uploads=UploadService(settings, database, storage, metrics),
         worker=worker,
+        webhooks=WebhookSender(settings, database, metrics, transport=webhook_transport),
         started_monotonic=time.monotonic(),
     )
     await worker.start()
+    await services.webhooks.start()
     log.info(
         "gateway_started",
         database=engine.url.render_as_string(hide_password=True),

@@ -18,6 +18,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.storage import ImageStorage
 from gateway.uploads import UploadService
+from gateway.webhooks.sender import WebhookSender
 from gateway.worker import Worker
 
 
@@ -32,6 +33,7 @@ class GatewayServices:
     metrics: GatewayMetrics
     uploads: UploadService
     worker: Worker
+    webhooks: WebhookSender
     started_monotonic: float
 
     @property

@@ -44,6 +44,21 @@ class GatewayMetrics:
             "gateway_images_requeued_total", "Images put back to pending.", ["trigger"], registry=self.registry
         )
 
+        self.webhook_deliveries = Counter(
+            "gateway_webhook_deliveries_total",
+            "Webhook delivery attempts by outcome (delivered, failed, gave_up, disabled).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.webhook_failures = Counter(
+            "gateway_webhook_failures_total", "Webhook attempts without a 2xx answer.", registry=self.registry
+        )
+        self.webhook_oldest_pending = Gauge(
+            "gateway_webhook_oldest_pending_seconds",
+            "Age of the oldest webhook delivery not yet delivered (0 when none).",
+            registry=self.registry,
+        )
+
     def set_images_by_status(self, counts: dict[str, int]) -> None:
         for status, count in counts.items():
             self.images_by_status.labels(status).set(count)

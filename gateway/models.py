@@ -97,3 +97,45 @@ class RejectionCount(SQLModel, table=True):
 
     reason: str = Field(primary_key=True, max_length=32)
     count: int = 0
+
+
+class Event(SQLModel, table=True):
+    """One state change of one image, written in the transaction that made it; ids only grow."""
+
+    __tablename__ = "events"
+
+    id: int | None = Field(default=None, primary_key=True)
+    type: str = Field(max_length=32)
+    image_id: str = Field(max_length=32, index=True)
+    status: str = Field(max_length=16)
+    caption: str | None = None
+    error: str | None = None
+    at: datetime = Field(default_factory=utc_now, index=True)
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A configured webhook URL and how far the events have been handed to its outbox."""
+
+    __tablename__ = "webhook_endpoints"
+
+    url: str = Field(primary_key=True, max_length=2048)
+    last_event_id: int = 0
+    disabled_at: datetime | None = None
+    disabled_reason: str | None = None
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one URL: the durable outbox row, claimed like images, deleted once delivered."""
+
+    __tablename__ = "webhook_deliveries"
+
+    id: int | None = Field(default=None, primary_key=True)
+    url: str = Field(max_length=2048, index=True)
+    event_id: int = Field(index=True)
+    body: str
+    created_at: datetime = Field(default_factory=utc_now)
+    next_attempt_at: datetime = Field(default_factory=utc_now, index=True)
+    attempts: int = 0
+    last_error: str | None = None
+    claim_token: str | None = Field(default=None, max_length=32)
+    lease_expires_at: datetime | None = None

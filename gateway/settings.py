@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from gateway.webhooks.signing import decode_secret
 
 MIB = 1024 * 1024
 
@@ -43,11 +46,43 @@ class GatewaySettings(BaseSettings):
     poll_interval_s: float = Field(default=2.0, gt=0)
     lease_s: float = Field(default=30.0, gt=0, description="A claim not renewed for this long is taken over.")
     caption_max_new_tokens: int | None = Field(default=None, ge=1, le=128)
+    webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
+    webhook_secret: SecretStr | None = None
+    webhook_max_age_h: float = Field(default=24.0, gt=0, description="Retry a delivery for this long, then drop it.")
+    webhook_timeout_s: float = Field(default=10.0, gt=0)
+    webhook_backoff_s: float = Field(default=1.0, gt=0, description="First retry delay; doubles, with jitter.")
+    webhook_backoff_max_s: float = Field(default=600.0, gt=0)
+    webhook_poll_interval_s: float = Field(default=1.0, gt=0)
+    webhook_concurrency: int = Field(default=4, ge=1, description="Deliveries sent at once by one gateway.")
 
     @field_validator("log_level")
     @classmethod
     def _upper_log_level(cls, value: str) -> str:
         return value.upper()
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _split_webhook_urls(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(url.strip() for url in value.split(",") if url.strip())
+        return value
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _check_webhook_urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        for url in urls:
+            scheme, _, rest = url.partition("://")
+            if scheme not in ("http", "https") or not rest.split("/", 1)[0]:
+                raise ValueError(f"GATEWAY_WEBHOOK_URLS: {url[:200]!r} is not an http(s) URL")
+        return tuple(dict.fromkeys(urls))
+
+    @model_validator(mode="after")
+    def _webhooks_are_signed(self) -> GatewaySettings:
+        if self.webhook_urls and self.webhook_secret is None:
+            raise ValueError("GATEWAY_WEBHOOK_URLS needs GATEWAY_WEBHOOK_SECRET to sign the deliveries")
+        if self.webhook_secret is not None:
+            decode_secret(self.webhook_secret.get_secret_value())
+        return self
 
     @property
     def resolved_database_url(self) -> str:

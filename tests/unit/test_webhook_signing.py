@@ -1,0 +1,81 @@
+"""Webhook signatures verify with a Standard Webhooks verifier; secrets and retry delays are checked."""
+
+from __future__ import annotations
+
+import base64
+import time
+from datetime import timedelta
+
+import pytest
+from pydantic import ValidationError
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
+
+from gateway.models import Event, utc_now
+from gateway.settings import GatewaySettings
+from gateway.webhooks.outbox import visible_events
+from gateway.webhooks.sender import retry_delay_s
+from gateway.webhooks.signing import decode_secret, signed_headers
+
+SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
+
+
+def test_signed_headers_verify_with_the_standard_webhooks_library() -> None:
+    body = b'{"type":"image.completed","event_id":7,"data":{}}'
+    headers = signed_headers(decode_secret(SECRET), "7", int(time.time()), body)
+    assert Webhook(SECRET).verify(body, headers) == {"type": "image.completed", "event_id": 7, "data": {}}
+    assert headers["webhook-id"] == "7"
+    assert headers["webhook-signature"].startswith("v1,")
+
+
+def test_a_changed_body_or_id_does_not_verify() -> None:
+    body = b'{"a":1}'
+    headers = signed_headers(decode_secret(SECRET), "7", int(time.time()), body)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(b'{"a":2}', headers)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(SECRET).verify(body, {**headers, "webhook-id": "8"})
+
+
+def test_a_bare_base64_secret_is_the_same_key_as_its_whsec_form() -> None:
+    assert decode_secret(SECRET) == decode_secret(SECRET.removeprefix("whsec_"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"webhook_urls": "http://receiver.test/hooks"}, "needs GATEWAY_WEBHOOK_SECRET"),
+        ({"webhook_urls": "ftp://receiver.test/hooks", "webhook_secret": SECRET}, r"is not an http\(s\) URL"),
+        ({"webhook_urls": "http://receiver.test/", "webhook_secret": "not base64!"}, "must be base64"),
+        ({"webhook_urls": "http://receiver.test/", "webhook_secret": "whsec_c2hvcnQ="}, "at least 16 bytes"),
+    ],
+)
+def test_webhook_settings_refuse_what_cannot_be_delivered_or_signed(overrides: dict[str, str], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        GatewaySettings(**overrides)  # type: ignore[arg-type]
+
+
+def test_webhook_urls_are_a_comma_list_without_duplicates(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GATEWAY_WEBHOOK_URLS", "http://a.test/h, https://b.test/h,,http://a.test/h")
+    monkeypatch.setenv("GATEWAY_WEBHOOK_SECRET", SECRET)
+    assert GatewaySettings().webhook_urls == ("http://a.test/h", "https://b.test/h")
+
+
+def test_retry_delays_double_with_jitter_up_to_the_cap() -> None:
+    for attempts, low, high in [(1, 0.5, 1.0), (2, 1.0, 2.0), (4, 4.0, 8.0), (30, 30.0, 60.0)]:
+        delays = [retry_delay_s(attempts, 1.0, 60.0) for _ in range(50)]
+        assert all(low <= delay <= high for delay in delays)
+        assert len(set(delays)) > 1
+
+
+def _event(event_id: int, age_s: float) -> Event:
+    return Event(id=event_id, type="image.accepted", image_id="a" * 32, status="pending",
+                 at=utc_now() - timedelta(seconds=age_s))  # fmt: skip
+
+
+def test_a_young_hole_in_event_ids_is_waited_for_and_an_old_one_passed_over() -> None:
+    now = utc_now()
+    young_hole = [_event(11, 1), _event(13, 1)]
+    assert [event.id for event in visible_events(young_hole, 10, now, gap_grace_s=10)] == [11]
+    old_hole = [_event(11, 30), _event(13, 30), _event(14, 1)]
+    assert [event.id for event in visible_events(old_hole, 10, now, gap_grace_s=10)] == [11, 13, 14]
+    assert visible_events([_event(12, 1)], 10, now, gap_grace_s=10) == []
