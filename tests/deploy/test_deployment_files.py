@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.optional import skip_or_fail_in_ci
+
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERIGNORE = ROOT / ".dockerignore"
@@ -549,7 +551,7 @@ def stub_gateway() -> Iterator[tuple[StubGateway, str]]:
 
 def run_script(folder: Path, gateway_url: str, **env: str) -> subprocess.CompletedProcess[str]:
     if shutil.which("curl") is None:
-        pytest.skip("curl is not installed")
+        skip_or_fail_in_ci("curl is not installed (apt-get install curl); script.sh needs it.")
     script_env = {key: value for key, value in os.environ.items() if key != "GATEWAY_API_KEY"}
     script_env.update({"GATEWAY_URL": gateway_url, "POLL_INTERVAL_S": "0.05", **env})
     return subprocess.run([SCRIPT, folder], env=script_env, capture_output=True, text=True, check=False, timeout=60)
