@@ -7,9 +7,9 @@ pixels come from libjpeg-turbo through simplejpeg in strict mode, where the firs
 raises, and the warnings are told apart:
 
 - harmless quirks that browsers display (``HARMLESS_WARNINGS``): stray bytes between header
-  segments are removed and the file is decoded strictly again; otherwise (stray bytes between
-  progressive scans, an unknown JFIF revision...) it is decoded leniently, and a cut that
-  follows such a quirk goes unseen;
+  segments are removed and the file is decoded strictly again; otherwise (stray bytes after a
+  scan, an unknown JFIF revision...) Pillow decodes it leniently, and a cut that follows such a
+  quirk goes unseen;
 - any other warning (data ran out, a bad Huffman code, a lost restart marker) or error refuses
   the file with libjpeg's own sentence.
 
@@ -46,48 +46,35 @@ class IncompleteJpegError(ValueError):
 def decode_jpeg(data: bytes, mode: str, min_size: tuple[int, int]) -> Image.Image | None:
     """The pixels of a whole JPEG (Pillow ``mode`` L, RGB or CMYK), scaled down on load to no less than ``min_size``.
 
-    None for CMYK files, which passed the checks and are left to Pillow.
-    Raises ``IncompleteJpegError`` when the data ends early or is corrupt.
+    None when the file passed the checks but Pillow is to decode it: CMYK, or a first warning
+    that is a harmless quirk. Raises ``IncompleteJpegError`` when the data ends early or is corrupt.
     """
     target = PIXEL_FORMATS.get(mode)
     pixels = _decode_strictly(data, target or "CMYK", min_size if target else (1, 1))
     if missing_scans(data):
         raise IncompleteJpegError("the JPEG data ends early: some of its scans are missing")
-    if target is None:
+    if target is None or pixels is None:
         return None
     if target == "GRAY":
         return Image.fromarray(np.ascontiguousarray(pixels[:, :, 0]), "L")
     return Image.fromarray(pixels, "RGB")
 
 
-def _decode_strictly(data: bytes, colour_space: str, min_size: tuple[int, int]) -> NDArray[np.uint8]:
+def _decode_strictly(data: bytes, colour_space: str, min_size: tuple[int, int]) -> NDArray[np.uint8] | None:
+    """The pixels; None for a harmless quirk that is not stray bytes between header segments."""
+    width, height = min_size
     try:
-        return _decode(data, colour_space, min_size, strict=True)
+        pixels: NDArray[np.uint8] = simplejpeg.decode_jpeg(
+            data, colour_space, min_width=width, min_height=height, strict=True
+        )
     except ValueError as exc:
         message = _libjpeg_sentence(exc)
         if DATA_RAN_OUT.search(message):
             raise IncompleteJpegError(f"the JPEG data ends early (libjpeg: {message})") from exc
         if not HARMLESS_WARNINGS.search(message):
             raise IncompleteJpegError(f"the JPEG data is corrupt (libjpeg: {message})") from exc
-        if STRAY_BYTES in message:
-            cleaned = without_stray_bytes(data)
-            if cleaned != data:
-                return _decode_strictly(cleaned, colour_space, min_size)
-    try:
-        return _decode(data, colour_space, min_size, strict=False)
-    except ValueError as exc:
-        raise IncompleteJpegError(f"the JPEG data is corrupt (libjpeg: {_libjpeg_sentence(exc)})") from exc
-
-
-def _decode(data: bytes, colour_space: str, min_size: tuple[int, int], *, strict: bool) -> NDArray[np.uint8]:
-    width, height = min_size
-    pixels: NDArray[np.uint8] = simplejpeg.decode_jpeg(
-        data,
-        colour_space,
-        min_width=width,
-        min_height=height,
-        strict=strict,
-    )
+        cleaned = without_stray_bytes(data) if STRAY_BYTES in message else data
+        return _decode_strictly(cleaned, colour_space, min_size) if cleaned != data else None
     return pixels
 
 

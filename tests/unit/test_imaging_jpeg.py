@@ -129,11 +129,19 @@ def test_every_accepted_corpus_jpeg_is_still_accepted(tmp_path: Path, row: dict[
     assert decoded.pixels.width / decoded.pixels.height == pytest.approx(stored_width / stored_height, rel=0.02)
 
 
-def test_a_corrupt_huffman_code_is_refused(tmp_path: Path) -> None:
+def test_corrupt_entropy_data_is_refused(tmp_path: Path) -> None:
+    data = encode(photo())
+    start = scan_offsets(data)[0] + 40
+    corrupt = data[:start] + b"\xff\x00" * 8 + data[start + 16 :]  # 64 one-bits: no Huffman code
+    assert refusal(tmp_path, corrupt) is not None
+
+
+def test_a_scan_header_naming_an_unknown_component_is_refused_as_corrupt(tmp_path: Path) -> None:
     data = bytearray(encode(photo()))
-    start = scan_offsets(bytes(data))[0] + 20
-    data[start : start + 200] = b"\xfe" * 200  # no valid code sequence, no marker
-    assert refusal(tmp_path, bytes(data)) is not None
+    data[scan_offsets(bytes(data))[0] + 5] = 9  # Pillow reads no scan header; libjpeg does
+    detail = refusal(tmp_path, bytes(data))
+    assert detail is not None
+    assert "corrupt" in detail
 
 
 def test_a_cmyk_jpeg_is_decoded_and_a_cut_one_refused(tmp_path: Path) -> None:
@@ -143,3 +151,10 @@ def test_a_cmyk_jpeg_is_decoded_and_a_cut_one_refused(tmp_path: Path) -> None:
     data = buffer.getvalue()
     assert decode_bytes(tmp_path, data).pixels.mode == "CMYK"
     assert refusal(tmp_path, cut(data, 0.7, end_marker=True)) is not None
+
+
+def test_an_unknown_jfif_revision_is_a_harmless_warning(tmp_path: Path) -> None:
+    data = encode(photo())
+    version = data.index(b"JFIF\x00") + 5
+    quirky = data[:version] + b"\x02" + data[version + 1 :]  # JFIF 2.01: libjpeg warns, browsers show it
+    assert mean_difference(decode_bytes(tmp_path, quirky).pixels, decode_bytes(tmp_path, data).pixels) == 0
