@@ -14,6 +14,7 @@ Two things the decoder cannot tell us:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 COEFFICIENTS = 64
 SOI, EOI, SOS = 0xD8, 0xD9, 0xDA
@@ -63,42 +64,45 @@ def missing_scans(data: bytes) -> bool:
             frame.components = [segment[6 + 3 * index] for index in range(segment[5]) if 6 + 3 * index < len(segment)]
         elif marker == SOS:
             frame.record_scan(segment)
+            if not frame.missing():  # e.g. the one interleaved scan of a baseline file
+                return False
     return frame.missing()
 
 
 def without_stray_bytes(data: bytes) -> bytes:
     """``data`` without the bytes found between segments where a marker should start."""
     pieces: list[bytes] = []
-    position = 0
-    for _marker, _segment, start, end in _segments(data):
+    previous: tuple[int, int] | None = None  # (marker, end) of the segment before
+    for marker, _segment, start, end in _segments(data):
+        if previous is not None and previous[0] == SOS:
+            pieces.append(data[previous[1] : start])  # a scan's entropy-coded data
         pieces.append(data[start:end])
-        position = end
-    return b"".join(pieces) + data[position:]
+        previous = (marker, end)
+    if previous is None:
+        return data
+    return b"".join(pieces) + data[previous[1] :]
 
 
-def _segments(data: bytes) -> list[tuple[int, bytes, int, int]]:
-    """(marker, segment payload, start offset, end offset incl. entropy data) up to the first EOI."""
-    found: list[tuple[int, bytes, int, int]] = []
+def _segments(data: bytes) -> Iterator[tuple[int, bytes, int, int]]:
+    """(marker, payload, start, end) of each segment up to the first EOI; a scan's entropy data follows its end."""
     position = 0
     while True:
         start = data.find(b"\xff", position)
         while 0 <= start < len(data) - 1 and data[start + 1] == 0xFF:  # fill bytes before a marker
             start += 1
         if start < 0 or start + 1 >= len(data):
-            return found
+            return
         marker = data[start + 1]
         if marker == EOI:
-            found.append((marker, b"", start, start + 2))
-            return found
+            yield marker, b"", start, start + 2
+            return
         if marker in STANDALONE_MARKERS or marker == 0x00:
-            found.append((marker, b"", start, start + 2))
+            yield marker, b"", start, start + 2
             position = start + 2
             continue
-        length = int.from_bytes(data[start + 2 : start + 4], "big")
-        segment = data[start + 4 : start + 2 + length]
-        end = start + 2 + length
-        if marker == SOS:
-            scan_end = _SCAN_END.search(data, end)
-            end = scan_end.start() if scan_end else len(data)
-        found.append((marker, segment, start, end))
+        end = start + 2 + int.from_bytes(data[start + 2 : start + 4], "big")
+        yield marker, data[start + 4 : end], start, end
         position = end
+        if marker == SOS:  # searched only when the caller asks for what follows the scan
+            scan_end = _SCAN_END.search(data, end)
+            position = scan_end.start() if scan_end else len(data)
