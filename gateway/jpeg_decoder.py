@@ -13,7 +13,9 @@ raises, and the warnings are told apart:
 - any other warning (data ran out, a bad Huffman code, a lost restart marker) or error refuses
   the file with libjpeg's own sentence.
 
-A file cut exactly between two scans decodes without any warning; ``jpeg_structure`` finds it.
+A file that lost only its end marker (all of its entropy-coded data is there) decodes cleanly
+once the marker is appended, and is kept; a file cut anywhere earlier is not. A file cut exactly
+between two scans decodes without any warning; ``jpeg_structure`` finds it.
 CMYK/YCCK files are checked the same way at the smallest scale, then decoded by Pillow, which
 knows Adobe's inverted CMYK.
 """
@@ -36,6 +38,8 @@ HARMLESS_WARNINGS = re.compile(
 )
 STRAY_BYTES = "extraneous bytes before marker"
 DATA_RAN_OUT = re.compile(r"premature end", re.IGNORECASE)
+FILE_RAN_OUT = "Premature end of JPEG file"
+EOI = b"\xff\xd9"
 PIXEL_FORMATS = {"L": "GRAY", "RGB": "RGB"}  # Pillow mode -> simplejpeg colour space
 
 
@@ -69,6 +73,8 @@ def _decode_strictly(data: bytes, colour_space: str, min_size: tuple[int, int]) 
         )
     except ValueError as exc:
         message = _libjpeg_sentence(exc)
+        if FILE_RAN_OUT in message and not data.endswith(EOI):  # whole data, only the end marker lost?
+            return _decode_strictly(data + EOI, colour_space, min_size)
         if DATA_RAN_OUT.search(message):
             raise IncompleteJpegError(f"the JPEG data ends early (libjpeg: {message})") from exc
         if not HARMLESS_WARNINGS.search(message):

@@ -105,6 +105,15 @@ def test_stray_bytes_between_segments_are_accepted_and_change_nothing(
     assert mean_difference(quirky, clean) == 0
 
 
+@pytest.mark.parametrize("kind", list(JPEG_KINDS))
+def test_a_jpeg_that_lost_only_its_end_marker_is_accepted_whole(tmp_path: Path, kind: str) -> None:
+    data = encode(photo(), **JPEG_KINDS[kind])
+    whole = decode_bytes(tmp_path, data).pixels
+    for lost in (1, 2):  # all entropy-coded data is there; browsers show the whole picture
+        assert mean_difference(decode_bytes(tmp_path, data[:-lost]).pixels, whole) == 0
+    assert refusal(tmp_path, data[:-3]) is not None  # one byte of entropy-coded data gone
+
+
 def test_stray_bytes_do_not_hide_a_cut(tmp_path: Path) -> None:
     data = with_stray_bytes(encode(photo()), b"\xff\xdb")
     detail = refusal(tmp_path, cut(data, 0.8, end_marker=True))
