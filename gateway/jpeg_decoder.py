@@ -60,8 +60,8 @@ def decode_jpeg(data: bytes, mode: str, min_size: tuple[int, int]) -> Image.Imag
     if target is None or pixels is None:
         return None
     if target == "GRAY":
-        return Image.fromarray(np.ascontiguousarray(pixels[:, :, 0]), "L")
-    return Image.fromarray(pixels, "RGB")
+        return Image.fromarray(np.ascontiguousarray(pixels[:, :, 0]))
+    return Image.fromarray(pixels)
 
 
 def _decode_strictly(data: bytes, colour_space: str, min_size: tuple[int, int]) -> NDArray[np.uint8] | None:

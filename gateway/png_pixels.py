@@ -40,4 +40,4 @@ def sixteen_bit_grey_on_white(image: Image.Image) -> Image.Image:
     transparent = image.info.get("transparency")
     if isinstance(transparent, int):
         grey[values == transparent] = WHITE_LEVEL
-    return Image.fromarray(grey, "L")
+    return Image.fromarray(grey)
