@@ -74,7 +74,7 @@ def ensure_export(precision: str) -> Path:
 def sample_images(batch: int) -> list[Any]:
     from PIL import Image
 
-    corpus = REPO_ROOT.parent / "shared" / "corpus"
+    corpus = REPO_ROOT / "tests" / "data" / "corpus"
     names = ["animal_cat_chelsea.png", "outdoor_rocket_launch.jpg", "object_coffee_cup.png",
              "person_astronaut_eileen_collins.png"]  # fmt: skip
     return [Image.open(corpus / names[index % len(names)]).convert("RGB") for index in range(batch)]

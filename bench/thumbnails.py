@@ -22,7 +22,7 @@ from PIL import Image, ImageOps
 
 from gateway.imaging import decode, extract_metadata, make_thumbnails
 
-CORPUS_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+CORPUS_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "corpus"
 JPEGS = ("large_12mp_olympus_museum.jpg", "panorama_nokia_8_3_phone.jpg", "nature_wisteria_iphone6.jpg")
 SMALL_PX, MEDIUM_PX, QUALITY = 160, 640, 85
 

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-PHOTO = REPO_ROOT.parent / "shared" / "corpus" / "nature_wisteria_iphone6.jpg"
+PHOTO = REPO_ROOT / "tests" / "data" / "corpus" / "nature_wisteria_iphone6.jpg"
 BOUNDARY = "benchboundary7d1f"
 
 

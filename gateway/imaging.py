@@ -14,7 +14,8 @@ from typing import Any
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from gateway.errors import ImageDecodeError, ImageTooLargeError, UnreadableImageError, UnsupportedImageError
-from gateway.jpeg_integrity import check_decoded_jpeg
+from gateway.jpeg_decoder import decode_jpeg
+from gateway.png_pixels import sixteen_bit_grey_on_white, transparency_in_pixel_units
 
 SNIFF_BYTES = 32
 WHITE = (255, 255, 255)
@@ -124,15 +125,19 @@ class DecodedImage:
 
 
 def decode(path: Path, expected_format: str, largest_box_px: int) -> DecodedImage:
-    """Decode every byte once, at reduced scale for JPEG (``draft``); corrupt data fails loudly."""
+    """Decode every byte once, JPEG scaled down on load; data that is corrupt or ends early fails loudly."""
     try:
         with Image.open(path, formats=[expected_format]) as image:
+            transparency_in_pixel_units(image)  # before getexif, which loads a PNG
             exif = image.getexif()
-            if isinstance(image, ImageFile.ImageFile) and image.format in ("JPEG", "MPO"):
-                image.draft("RGB" if image.mode == "RGB" else None, fit_within(image.size, largest_box_px))
-            image.load()
             if image.format in ("JPEG", "MPO"):
-                check_decoded_jpeg(image, path)
+                reduced_size = fit_within(image.size, largest_box_px)
+                pixels = decode_jpeg(path.read_bytes(), image.mode, reduced_size)
+                if pixels is not None:
+                    return DecodedImage(pixels=pixels, exif=exif)
+                if isinstance(image, ImageFile.ImageFile):  # CMYK or a harmless quirk: checked, Pillow decodes
+                    image.draft(None, reduced_size)
+            image.load()
             return DecodedImage(pixels=image, exif=exif)
     except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
         raise ImageDecodeError(f"The image data is corrupt or truncated: {_reason(exc, path)}.") from exc
@@ -212,14 +217,14 @@ def make_thumbnails(
 
 
 def flatten_to_rgb_or_l(image: Image.Image) -> Image.Image:
-    """RGB (or L, kept cheap until encoding); alpha is flattened on white."""
+    """RGB (or L, kept cheap until encoding); alpha and tRNS colours are flattened on white, 16-bit made 8-bit."""
+    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
+        return sixteen_bit_grey_on_white(image)
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
         rgba = image.convert("RGBA")
         background = Image.new("RGB", rgba.size, WHITE)
         background.paste(rgba, mask=rgba.getchannel("A"))
         return background
-    if image.mode.startswith("I;16") or image.mode in ("I", "F"):
-        return image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
     if image.mode in ("RGB", "L"):
         return image
     return image.convert("RGB")

@@ -19,7 +19,7 @@ from contracts.captions import CAPTIONS_PATH, READY_PATH, CaptionResponse, Capti
 from contracts.problem import PROBLEM_MEDIA_TYPE, Problem
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-CORPUS_DIR = REPO_ROOT.parent / "shared" / "corpus"
+CORPUS_DIR = REPO_ROOT / "tests" / "data" / "corpus"
 IMAGES_DIR = REPO_ROOT / "images"
 FAKE_INFERENCE_URL = "http://inference.test:3000"
 FINAL_STATUSES = ("completed", "failed")
@@ -29,11 +29,8 @@ UPRIGHT_MAX_MEAN_DIFFERENCE = 12.0
 
 
 def corpus_rows() -> list[dict[str, str]]:
-    """MANIFEST.tsv rows of ../shared/corpus (empty when the corpus is absent)."""
-    manifest = CORPUS_DIR / "MANIFEST.tsv"
-    if not manifest.exists():
-        return []
-    with manifest.open(encoding="utf-8") as handle:
+    """The rows of tests/data/corpus/MANIFEST.tsv (the corpus ships with the repository)."""
+    with (CORPUS_DIR / "MANIFEST.tsv").open(encoding="utf-8") as handle:
         return list(csv.DictReader(handle, delimiter="\t"))
 
 

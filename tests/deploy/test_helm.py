@@ -25,6 +25,7 @@ from tests.deploy.helm_chart import (
     render_text,
 )
 from tests.deploy.tools import app_routes, venv_tool
+from tests.optional import skip_or_fail_in_ci
 
 MB = 10**6
 # Peak RSS from `make bench-inference` (README, "Inference"): BLIP-large, batch 1 and batch 4.
@@ -55,7 +56,7 @@ def test_rendered_objects_validate_strictly_against_the_kubernetes_schemas(value
 
 def test_lint_render_and_validation_need_no_network(tmp_path: Path) -> None:
     if shutil.which("unshare") is None or subprocess.run(["unshare", "-rn", "true"], check=False).returncode:
-        pytest.skip("unshare -rn (a user namespace without network) is not available here")
+        skip_or_fail_in_ci("unshare -rn (a user namespace without network) is not available here.")
     manifests = tmp_path / "manifests.yaml"
     script = (
         f'"{venv_tool("helm")}" lint "{CHART}" && "{venv_tool("helm")}" template rel "{CHART}" > "{manifests}"'

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.deploy.tools import ROOT, venv_tool
+from tests.optional import skip_or_fail_in_ci
 
 SCRIPT = ROOT / "script.sh"
 
@@ -105,7 +106,7 @@ def stub_gateway() -> Iterator[tuple[StubGateway, str]]:
 
 def run_script(folder: Path, gateway_url: str, **env: str) -> subprocess.CompletedProcess[str]:
     if shutil.which("curl") is None:
-        pytest.skip("curl is not installed")
+        skip_or_fail_in_ci("curl is not installed (apt-get install curl); script.sh needs it.")
     script_env = {key: value for key, value in os.environ.items() if key != "GATEWAY_API_KEY"}
     script_env.update({"GATEWAY_URL": gateway_url, "POLL_INTERVAL_S": "0.05", **env})
     return subprocess.run([SCRIPT, folder], env=script_env, capture_output=True, text=True, check=False, timeout=60)

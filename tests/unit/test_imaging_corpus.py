@@ -1,4 +1,4 @@
-"""Every file of ../shared/corpus goes through our imaging functions as MANIFEST.tsv expects."""
+"""Every file of tests/data/corpus goes through our imaging functions as MANIFEST.tsv expects."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from tests.support import CORPUS_DIR, UPRIGHT_MAX_MEAN_DIFFERENCE, corpus_rows, 
 ROWS = corpus_rows()
 ACCEPTED = [row for row in ROWS if row["expected"] == "accept"]
 REJECTED = [row for row in ROWS if row["expected"] == "reject"]
-pytestmark = pytest.mark.skipif(not ROWS, reason="../shared/corpus is not present next to the repository")
 
 
 def _size(text: str) -> tuple[int, int]:

@@ -1,0 +1,44 @@
+"""Through the whole app: a JPEG cut short ends `failed` with a sentence; a whole one with grey completes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import wait_for_status
+from tests.jpeg_samples import GREY_CASES, JPEG_KINDS, cut, encode, photo, with_stray_bytes
+
+
+async def upload(client: AsyncTestClient[Any], data: bytes) -> str:
+    response = await client.post("/api/images", files={"image": ("photo.jpg", data, "image/jpeg")})
+    assert response.status_code == 202, response.text
+    image_id: str = response.json()["id"]
+    return image_id
+
+
+@pytest.mark.parametrize(("kind", "kept"), [("progressive", 0.8), ("baseline-420", 0.995), ("baseline-444", 0.3)])
+async def test_a_jpeg_cut_short_with_an_end_marker_ends_failed_with_a_sentence(
+    client: AsyncTestClient[Any], kind: str, kept: float
+) -> None:
+    data = cut(encode(photo(), **JPEG_KINDS[kind]), kept, end_marker=True)
+    details = await wait_for_status(client, await upload(client, data))
+    assert details["status"] == "failed"
+    assert "ends early" in details["error"]
+    assert details["error"].endswith(".")
+    assert details["thumbnails"] == {"small": None, "medium": None}
+
+
+@pytest.mark.parametrize("case", ["letterbox-bar", "chart-grey-lower-right"])
+async def test_a_whole_jpeg_with_a_grey_area_completes(client: AsyncTestClient[Any], case: str) -> None:
+    picture, save_options = GREY_CASES[case]
+    details = await wait_for_status(client, await upload(client, encode(picture, **save_options)))
+    assert details["status"] == "completed", details["error"]
+
+
+async def test_a_jpeg_with_stray_bytes_between_segments_completes(client: AsyncTestClient[Any]) -> None:
+    data = with_stray_bytes(encode(photo()), b"\xff\xc4")
+    details = await wait_for_status(client, await upload(client, data))
+    assert details["status"] == "completed", details["error"]
+    assert details["thumbnails"]["medium"]["width"] == 640
