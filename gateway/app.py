@@ -11,7 +11,6 @@ import httpx
 import structlog
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
 from gateway.api.health import HealthController
 from gateway.api.images import ImagesController
@@ -28,6 +27,7 @@ from gateway.settings import GatewaySettings
 from gateway.storage import ImageStorage
 from gateway.uploads import UploadService
 from gateway.worker import Worker
+from servicekit.apidocs import api_docs_plugins
 
 log = structlog.get_logger("gateway.app")
 API_VERSION = "1.0.0"
@@ -62,7 +62,7 @@ def create_app(
             version=API_VERSION,
             description="Upload JPEG/PNG images; read metadata, thumbnails, captions and statistics.",
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc")],
+            render_plugins=api_docs_plugins("/docs"),
         ),
     )
     # Litestar runs app-level middleware only for matched routes; wrapping its ASGI handler gives
