@@ -26,6 +26,7 @@ from gateway.problems import EXCEPTION_HANDLERS
 from gateway.settings import GatewaySettings
 from gateway.storage import ImageStorage
 from gateway.uploads import UploadService
+from gateway.web.pages import template_config, web_routes
 from gateway.worker import Worker
 from servicekit.apidocs import api_docs_plugins
 
@@ -52,10 +53,11 @@ def create_app(
             log.info("gateway_stopped")
 
     app = Litestar(
-        route_handlers=[ImagesController, ThumbnailsController, StatsController, HealthController],
+        route_handlers=[ImagesController, ThumbnailsController, StatsController, HealthController, *web_routes()],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,
+        template_config=template_config(),
         request_max_body_size=settings.max_upload_bytes,
         openapi_config=OpenAPIConfig(
             title="Image pipeline gateway",
