@@ -105,7 +105,7 @@ async def test_detail_page_shows_metadata_timings_caption_and_actions(client: As
     html = (await client.get(f"/images/{image_id}")).text
     metadata = body["metadata"]
     for text in (
-        f"{metadata['width']} × {metadata['height']} px",
+        f"{metadata['width']} \N{MULTIPLICATION SIGN} {metadata['height']} px",
         metadata["sha256"],
         body["caption"]["text"],
         f'href="/api/images/{image_id}/original"',
