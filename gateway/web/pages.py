@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, Router, get
-from litestar.datastructures import CacheControlHeader
+from litestar.datastructures import CacheControlHeader, ResponseHeader
 from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -33,6 +33,11 @@ WEB_DIR = Path(__file__).parent
 PAGE_SIZE = 30
 STATUSES = [status.value for status in ImageStatus]
 FINAL = {ImageStatus.COMPLETED.value, ImageStatus.FAILED.value}
+# Nothing from another host, and no inline script or style: the page's own files only.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'self'; "
+    "form-action 'self'; frame-ancestors 'none'"
+)
 
 StatusFilter = Annotated[str | None, Parameter(description="Only images in this status.")]
 Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page.")]
@@ -98,6 +103,7 @@ class GalleryController(Controller):
     include_in_schema = False
     dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
     exception_handlers = {GatewayError: render_error}
+    response_headers = [ResponseHeader(name="Content-Security-Policy", value=CONTENT_SECURITY_POLICY)]
 
     @get("/")
     async def gallery(

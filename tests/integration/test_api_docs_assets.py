@@ -51,6 +51,7 @@ async def test_docs_page_references_only_assets_the_service_serves(
     assert references, response.text[:500]
     assert "//" not in "".join(references), references  # nothing from another host, not even protocol-relative
     assert "googleapis" not in response.text
+    assert '<head><meta http-equiv="Content-Security-Policy" content="default-src \'self\';' in response.text
     for reference in references:
         asset = await docs_client.get(reference)
         assert asset.status_code == 200, reference

@@ -49,7 +49,9 @@ async def test_gallery_page_shows_cards_newest_first_with_caption_as_alt_and_sta
 
 
 async def test_gallery_page_references_no_other_host(client: AsyncTestClient[Any]) -> None:
-    html = (await client.get("/")).text
+    response = await client.get("/")
+    assert response.headers["content-security-policy"].startswith("default-src 'self';")
+    html = response.text
     references = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
     assert references
     assert all(reference.startswith(("/", "#")) for reference in references), references
