@@ -31,8 +31,10 @@ EXPECT_TIMEOUT_MS = 60_000
 API_KEY = "browser-test-key"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Per module: Playwright's sync API keeps an event loop running while it is open, which the
+    asyncio tests of other modules must not see."""
     require_browser()
     from playwright.sync_api import sync_playwright  # optional: imported once the check above passed
 

@@ -280,7 +280,7 @@
         const summary = await response.json();
         row.bar.value = 100;
         row.item.classList.add("accepted");
-        row.item.dataset.imageId = summary.id;
+        row.item.dataset.uploadedId = summary.id;
         row.message.textContent = "Accepted; processing…";
         addCard(summary.id);
       } else {
