@@ -63,7 +63,7 @@ class GalleryServer:
         return self.gateway.url
 
 
-def _gallery_server(tmp_path: Path, **settings: str) -> Iterator[GalleryServer]:
+def gallery_server(tmp_path: Path, **settings: str) -> Iterator[GalleryServer]:
     with FakeInferenceServer(delay_s=CAPTION_DELAY_S) as inference:
         gateway = gateway_process(tmp_path, inference.url, **settings)
         try:
@@ -75,12 +75,12 @@ def _gallery_server(tmp_path: Path, **settings: str) -> Iterator[GalleryServer]:
 
 @pytest.fixture(scope="module")
 def server(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GalleryServer]:
-    yield from _gallery_server(tmp_path_factory.mktemp("gallery"))
+    yield from gallery_server(tmp_path_factory.mktemp("gallery"))
 
 
 @pytest.fixture(scope="module")
 def keyed_server(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GalleryServer]:
-    yield from _gallery_server(tmp_path_factory.mktemp("gallery-keyed"), GATEWAY_API_KEY=API_KEY)
+    yield from gallery_server(tmp_path_factory.mktemp("gallery-keyed"), GATEWAY_API_KEY=API_KEY)
 
 
 @dataclass

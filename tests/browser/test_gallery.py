@@ -4,6 +4,7 @@ keyboard reach, 375 px width, and nothing fetched from another host (the fixture
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -15,7 +16,15 @@ require_browser()
 
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
-from tests.browser.conftest import API_KEY, GalleryServer, Traffic, open_context, save_screenshot  # noqa: E402
+from gateway.web.pages import PAGE_SIZE  # noqa: E402
+from tests.browser.conftest import (  # noqa: E402
+    API_KEY,
+    GalleryServer,
+    Traffic,
+    gallery_server,
+    open_context,
+    save_screenshot,
+)
 from tests.processes import wait_for_images  # noqa: E402
 from tests.support import IMAGES_DIR, REPO_ROOT, png_header_only  # noqa: E402
 
@@ -141,7 +150,8 @@ def test_pages_fit_the_width_and_are_saved_as_screenshots(
         for path, name in (("/", "gallery"), (f"/images/{ids[0]}", "detail")):
             page.goto(path)
             expect(page.locator(f'[data-image-id="{ids[0]}"] [data-testid="status"]')).to_have_text("completed")
-            page.wait_for_load_state("networkidle")
+            # not "networkidle": the page keeps its event stream open
+            page.wait_for_function("() => [...document.images].every((image) => image.complete)")
             overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
             assert overflow <= 0, f"{path} overflows sideways by {overflow} px at {width} px"
             copy_to = README_SCREENSHOTS if name == "gallery" and _writing_readme_screenshots() else None
@@ -176,3 +186,48 @@ def test_with_an_api_key_the_page_asks_for_it_and_sends_it_as_bearer(
     finally:
         context.close()
     assert traffic.foreign == []
+
+
+@pytest.fixture(scope="module")
+def idle_server(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[GalleryServer]:
+    """No workers: uploads stay pending, so a long grid is quick to make."""
+    yield from gallery_server(tmp_path_factory.mktemp("gallery-idle"), GATEWAY_WORKERS="0")
+
+
+def test_scrolling_to_the_end_loads_the_next_page_in_place(browser: Browser, idle_server: GalleryServer) -> None:
+    ids = [
+        upload_via_api(idle_server, Path(f"{number}.png"), png_header_only(32, 32)) for number in range(PAGE_SIZE + 5)
+    ]
+    context, traffic = open_context(browser, idle_server.origin)
+    page = context.new_page()
+    try:
+        page.goto("/")
+        cards = page.locator("[data-image-id]")
+        expect(cards).to_have_count(PAGE_SIZE)
+        page.locator("[data-pager]").scroll_into_view_if_needed()
+        expect(cards).to_have_count(len(ids))
+        assert [cards.nth(index).get_attribute("data-image-id") for index in range(len(ids))] == ids[::-1]
+        expect(page.locator("[data-pager] a")).to_have_count(0)
+        assert page.url == f"{idle_server.origin}/"
+    finally:
+        context.close()
+    assert traffic.foreign == []
+
+
+def test_files_dropped_on_the_upload_area_are_uploaded(page: Page) -> None:
+    page.goto("/")
+    data = page.evaluate_handle(
+        """async (names) => {
+            const transfer = new DataTransfer();
+            for (const name of names) {
+                const bytes = await (await fetch('/api/images?limit=1')).arrayBuffer();  // any same-origin bytes
+                transfer.items.add(new File([bytes], name, {type: 'application/json'}));
+            }
+            return transfer;
+        }""",
+        ["one.json", "two.json"],
+    )
+    page.dispatch_event("[data-dropzone]", "drop", {"dataTransfer": data})
+    rejected = page.locator('[data-testid="upload-item"].rejected [data-testid="upload-message"]')
+    expect(rejected).to_have_count(2)
+    expect(rejected.first).to_contain_text("JPEG")
