@@ -36,7 +36,9 @@ def browser() -> Iterator[Browser]:
     """Per module: Playwright's sync API keeps an event loop running while it is open, which the
     asyncio tests of other modules must not see."""
     require_browser()
-    from playwright.sync_api import sync_playwright  # optional: imported once the check above passed
+    from playwright.sync_api import expect, sync_playwright  # optional: imported once the check above passed
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)  # generous: the machine may be loaded
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)

@@ -231,3 +231,26 @@ def test_files_dropped_on_the_upload_area_are_uploaded(page: Page) -> None:
     rejected = page.locator('[data-testid="upload-item"].rejected [data-testid="upload-message"]')
     expect(rejected).to_have_count(2)
     expect(rejected.first).to_contain_text("JPEG")
+
+
+def test_cards_follow_the_event_stream(browser: Browser, idle_server: GalleryServer) -> None:
+    """/api/events is answered here by the test (the stream is another module's); polling alone could
+    not remove a card whose image still exists, so its removal shows the page listens to the stream."""
+    kept, deleted = (upload_via_api(idle_server, Path(f"{name}.png"), png_header_only(32, 32)) for name in "ab")
+    stream = (
+        "retry: 600000\n\n"
+        f'id: 7\nevent: image.deleted\ndata: {{"id": "{deleted}", "status": "deleted", "caption": null, '
+        '"error": null, "at": "2026-01-01T00:00:00.000Z"}\n\n'
+    )
+    context, traffic = open_context(browser, idle_server.origin)
+    page = context.new_page()
+    try:
+        page.route(
+            "**/api/events", lambda route: route.fulfill(status=200, content_type="text/event-stream", body=stream)
+        )
+        page.goto("/")
+        expect(page.locator(f'[data-image-id="{deleted}"]')).to_have_count(0)
+        expect(page.locator(f'[data-image-id="{kept}"] [data-testid="status"]')).to_have_text("pending")
+    finally:
+        context.close()
+    assert traffic.foreign == []
