@@ -18,6 +18,7 @@ RUN mkdir gateway contracts \
     && pip install ".[gateway]" \
     && pip uninstall --yes image-pipeline
 COPY contracts/ contracts/
+COPY servicekit/ servicekit/
 COPY gateway/ gateway/
 RUN pip install --no-deps . \
     && python -I -c "import gateway.app, gateway.migrations.versions"

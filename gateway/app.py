@@ -11,7 +11,6 @@ import httpx
 import structlog
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
 from gateway.api.health import HealthController
 from gateway.api.images import ImagesController
@@ -27,8 +26,10 @@ from gateway.problems import EXCEPTION_HANDLERS
 from gateway.settings import GatewaySettings
 from gateway.storage import ImageStorage
 from gateway.uploads import UploadService
+from gateway.web.pages import template_config, web_routes
 from gateway.webhooks.sender import WebhookSender
 from gateway.worker import Worker
+from servicekit.apidocs import api_docs_plugins
 
 log = structlog.get_logger("gateway.app")
 API_VERSION = "1.0.0"
@@ -57,17 +58,18 @@ def create_app(
             log.info("gateway_stopped")
 
     app = Litestar(
-        route_handlers=[ImagesController, ThumbnailsController, StatsController, HealthController],
+        route_handlers=[ImagesController, ThumbnailsController, StatsController, HealthController, *web_routes()],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,
+        template_config=template_config(),
         request_max_body_size=settings.max_upload_bytes,
         openapi_config=OpenAPIConfig(
             title="Image pipeline gateway",
             version=API_VERSION,
             description="Upload JPEG/PNG images; read metadata, thumbnails, captions and statistics.",
             path="/docs",
-            render_plugins=[SwaggerRenderPlugin(path="/"), RedocRenderPlugin(path="/redoc")],
+            render_plugins=api_docs_plugins("/docs"),
         ),
     )
     # Litestar runs app-level middleware only for matched routes; wrapping its ASGI handler gives

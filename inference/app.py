@@ -28,6 +28,7 @@ from inference.model_source import ModelUnavailableError, resolve_model_dir
 from inference.problems import EXCEPTION_HANDLERS
 from inference.settings import InferenceSettings
 from inference.state import InferenceServices, ModelState
+from servicekit.apidocs import api_docs_plugins
 
 log = structlog.get_logger("inference.app")
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -114,7 +115,9 @@ def create_app(settings: InferenceSettings | None = None, *, captioner: Captione
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
-        openapi_config=OpenAPIConfig(title="Image pipeline inference", version="1.0.0", path="/docs"),
+        openapi_config=OpenAPIConfig(
+            title="Image pipeline inference", version="1.0.0", path="/docs", render_plugins=api_docs_plugins("/docs")
+        ),
     )
     # Litestar runs app-level middleware only for matched routes; wrapping its ASGI handler gives
     # 404 and 405 answers (and their logs) a request id too.

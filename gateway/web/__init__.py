@@ -1,0 +1,1 @@
+"""The gallery: server-rendered pages and fragments over the same data as the JSON API."""

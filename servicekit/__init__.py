@@ -1,0 +1,1 @@
+"""Code both services share: Litestar plugins and small modules, importing neither service."""
