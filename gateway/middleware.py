@@ -37,3 +37,26 @@ def request_id_middleware(app: ASGIApp) -> ASGIApp:
             await app(scope, receive, send_with_id)
 
     return middleware
+
+
+def head_as_get(app: ASGIApp) -> ASGIApp:
+    """Answer ``HEAD`` wherever ``GET`` is routed: the GET handler runs, its headers go out, its body does not.
+
+    Content-Length, ETag, X-Caption... are the GET's own, so a client can probe an original or a
+    thumbnail cheaply. A route without GET answers 405 with ``Allow``, as for any other method.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP or scope["method"] != "HEAD":
+            await app(scope, receive, send)
+            return
+
+        async def send_headers_only(message: Message) -> None:
+            if message["type"] != "http.response.body":
+                await send(message)
+            elif not message.get("more_body", False):
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        await app({**scope, "method": "GET"}, receive, send_headers_only)
+
+    return middleware

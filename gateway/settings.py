@@ -43,6 +43,10 @@ class GatewaySettings(BaseSettings):
     poll_interval_s: float = Field(default=2.0, gt=0)
     lease_s: float = Field(default=30.0, gt=0, description="A claim not renewed for this long is taken over.")
     caption_max_new_tokens: int | None = Field(default=None, ge=1, le=128)
+    body_idle_timeout_s: float = Field(
+        default=20.0, gt=0, description="An upload body that sends nothing for this long is answered 408."
+    )
+    idempotency_ttl_h: float = Field(default=24.0, gt=0, description="How long an Idempotency-Key is remembered.")
 
     @field_validator("log_level")
     @classmethod
