@@ -1,0 +1,105 @@
+"""HTTP details: HEAD wherever GET works, Allow on 405, long file names, empty cursor, honest header schemas."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import wait_for_status
+from tests.support import make_image_bytes, problem_of
+
+CJK_NAME = "写真" * 750 + ".jpg"  # 1,500 CJK characters, 4,500 bytes of UTF-8
+HEADERS_THAT_MUST_MATCH = ("content-type", "content-length", "etag", "x-caption", "cache-control", "vary",
+                           "content-disposition", "last-modified", "location")  # fmt: skip
+
+
+async def upload(client: AsyncTestClient[Any], filename: str = "cat.jpg") -> str:
+    response = await client.post("/api/images", files={"image": (filename, make_image_bytes(), "image/jpeg")})
+    assert response.status_code == 202, response.text
+    image_id: str = response.json()["id"]
+    return image_id
+
+
+async def test_head_answers_like_get_without_a_body_for_every_read(client: AsyncTestClient[Any]) -> None:
+    image_id = await upload(client)
+    await wait_for_status(client, image_id)
+    paths = [f"/api/images/{image_id}", f"/api/images/{image_id}/original", "/api/images", "/api/stats",
+             f"/api/images/{image_id}/thumbnails/small", f"/api/images/{image_id}/thumbnails/medium",
+             "/health/live", "/health/ready", "/docs/openapi.json"]  # fmt: skip
+    for path in paths:
+        got, head = await client.get(path), await client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"", path
+        for name in HEADERS_THAT_MUST_MATCH:
+            assert head.headers.get(name) == got.headers.get(name), (path, name)
+    assert int((await client.head(f"/api/images/{image_id}/original")).headers["content-length"]) > 0
+
+
+async def test_head_of_an_unknown_image_is_a_bodyless_404(client: AsyncTestClient[Any]) -> None:
+    response = await client.head("/api/images/" + "0" * 32 + "/thumbnails/small")
+    assert response.status_code == 404
+    assert response.content == b""
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/api/images", "GET, HEAD, OPTIONS, POST"),
+        ("DELETE", "/api/stats", "GET, HEAD, OPTIONS"),
+        ("GET", "/api/images/" + "0" * 32 + "/retry", "OPTIONS, POST"),
+        ("HEAD", "/api/images/" + "0" * 32 + "/retry", "OPTIONS, POST"),
+        ("PATCH", "/api/images/" + "0" * 32, "DELETE, GET, HEAD, OPTIONS"),
+    ],
+)
+@pytest.mark.gateway_settings(workers=0)
+async def test_405_names_the_allowed_methods(
+    client: AsyncTestClient[Any], method: str, path: str, allowed: str
+) -> None:
+    response = await client.request(method, path)
+    assert response.status_code == 405
+    assert response.headers["allow"] == allowed
+    if method != "HEAD":
+        assert problem_of(response)["detail"] == f"{method} is not allowed here; allowed: {allowed}."
+
+
+@pytest.mark.gateway_settings(workers=0)
+async def test_a_1500_character_cjk_file_name_is_accepted_and_shortened(client: AsyncTestClient[Any]) -> None:
+    image_id = await upload(client, CJK_NAME)
+    filename: str = (await client.get(f"/api/images/{image_id}")).json()["filename"]
+    assert len(filename) == 255
+    assert filename.startswith("写真写真")
+    assert filename.endswith("….jpg")
+
+
+@pytest.mark.gateway_settings(workers=0)
+async def test_a_part_header_beyond_the_limit_is_a_clear_400(client: AsyncTestClient[Any]) -> None:
+    response = await client.post("/api/images", files={"image": ("x" * 40_000, make_image_bytes(), "image/jpeg")})
+    assert response.status_code == 400
+    assert "32 KiB of headers" in problem_of(response)["detail"]
+
+
+@pytest.mark.gateway_settings(workers=0)
+async def test_an_empty_cursor_is_the_first_page(client: AsyncTestClient[Any]) -> None:
+    image_id = await upload(client)
+    response = await client.get("/api/images", params={"cursor": ""})
+    assert response.status_code == 200
+    assert [item["id"] for item in response.json()["items"]] == [image_id]
+
+
+@pytest.mark.gateway_settings(workers=0)
+async def test_original_headers_are_declared_as_sent(client: AsyncTestClient[Any]) -> None:
+    schema = (await client.get("/docs/openapi.json")).json()
+    declared = schema["paths"]["/api/images/{image_id}/original"]["get"]["responses"]["200"]["headers"]
+    assert "format" not in declared["Last-Modified"]["schema"]
+    original = await client.get(f"/api/images/{await upload(client)}/original")
+    assert original.headers["last-modified"].endswith(" GMT")
+
+
+@pytest.mark.gateway_settings(workers=0)
+async def test_the_upload_operation_documents_the_idempotency_key(client: AsyncTestClient[Any]) -> None:
+    schema = (await client.get("/docs/openapi.json")).json()
+    operation = schema["paths"]["/api/images"]["post"]
+    assert [parameter["name"] for parameter in operation["parameters"]] == ["Idempotency-Key"]
+    assert {"408", "409", "422"} <= set(operation["responses"])
