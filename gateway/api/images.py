@@ -33,7 +33,10 @@ from gateway.repository import ImageRepository
 from gateway.schemas import ImageDetails, ImagePage, ImageSummary, details_of, summary_of
 from gateway.storage import CONTENT_TYPES, is_image_id
 
-ImageId = Annotated[str, Parameter(description="Image id (32 hex characters).")]
+# The pattern is documentation only: a malformed id is a 404 like an unknown one (API.md), not a 400.
+ImageId = Annotated[
+    str, Parameter(description="Image id (32 hex characters).", schema_extra={"pattern": "^[0-9a-f]{32}$"})
+]
 
 
 async def load_image(database: Database, image_id: str) -> Image:
@@ -105,7 +108,11 @@ class ImagesController(Controller):
         status: Annotated[ImageStatus | None, Parameter(description="Only images in this status.")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500, description="Page size, 1..500.")] = 50,
         cursor: Annotated[
-            str | None, Parameter(description="next_cursor of the previous page; empty means the first page.")
+            str | None,
+            Parameter(
+                description="next_cursor of the previous page, passed back unchanged; empty means the first page.",
+                schema_extra={"pattern": "^[A-Za-z0-9_-]*={0,2}$"},
+            ),
         ] = None,
     ) -> ImagePage:
         cursor = cursor or None
