@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
 
+from gateway.uploads import display_filename
 from tests.conftest import wait_for_status
 from tests.support import make_image_bytes, problem_of
 
@@ -103,3 +105,64 @@ async def test_the_upload_operation_documents_the_idempotency_key(client: AsyncT
     operation = schema["paths"]["/api/images"]["post"]
     assert [parameter["name"] for parameter in operation["parameters"]] == ["Idempotency-Key"]
     assert {"408", "409", "422"} <= set(operation["responses"])
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [
+        ("a" * 300, "a" * 254 + "…"),
+        ("b" * 300 + ".jpeg", "b" * 249 + "….jpeg"),
+        ("c" * 300 + ".not-an-extension", ("c" * 300 + ".not-an-extension")[:254] + "…"),
+        ("C:\\Users\\me\\photo.jpg", "photo.jpg"),
+        ("", "upload"),
+    ],
+)
+def test_display_filename_keeps_the_start_and_the_extension(raw: str, shown: str) -> None:
+    assert display_filename(raw) == shown
+    assert len(display_filename(raw)) <= 255
+
+
+async def upload_raw(client: AsyncTestClient[Any], then: dict[str, Any] | None) -> tuple[int, dict[str, str], bytes]:
+    """POST the start of an upload straight into the ASGI app; ``then`` is the next message (None: stall)."""
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/api/images", "raw_path": b"/api/images", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"test"), (b"content-type", b"multipart/form-data; boundary=b")],
+             "client": ("127.0.0.1", 4711), "server": ("test", 80)}  # fmt: skip
+    messages: list[dict[str, Any]] = [
+        {"type": "http.request", "more_body": True,
+         "body": b'--b\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n\r\n\xff\xd8'},
+    ]  # fmt: skip
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        if then is None:
+            await asyncio.sleep(30)
+        return then or {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await client.app(scope, receive, send)  # type: ignore[arg-type]
+    headers = {name.decode(): value.decode() for name, value in sent[0]["headers"]}
+    return sent[0]["status"], headers, b"".join(message.get("body", b"") for message in sent[1:])
+
+
+@pytest.mark.gateway_settings(workers=0, body_idle_timeout_s=0.3)
+async def test_a_stalled_body_is_408_and_not_a_rejection(client: AsyncTestClient[Any]) -> None:
+    before = (await client.get("/api/stats")).json()["rejected"]
+    status, headers, body = await upload_raw(client, then=None)
+    assert status == 408
+    assert headers["connection"] == "close"
+    assert b"sent nothing for 0.3 s" in body
+    assert (await client.get("/api/stats")).json()["rejected"] == before
+
+
+@pytest.mark.gateway_settings(workers=0)
+async def test_a_client_disconnecting_mid_body_is_not_a_rejection(client: AsyncTestClient[Any]) -> None:
+    before = (await client.get("/api/stats")).json()["rejected"]
+    status, _headers, body = await upload_raw(client, then={"type": "http.disconnect"})
+    assert status == 400
+    assert b"disconnected" in body
+    assert (await client.get("/api/stats")).json()["rejected"] == before
