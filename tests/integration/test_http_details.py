@@ -166,3 +166,19 @@ async def test_a_client_disconnecting_mid_body_is_not_a_rejection(client: AsyncT
     assert status == 400
     assert b"disconnected" in body
     assert (await client.get("/api/stats")).json()["rejected"] == before
+
+
+@pytest.mark.parametrize(
+    ("path", "allowed"),
+    [("/api/images", "GET, HEAD, OPTIONS, POST"), ("/api/images/" + "0" * 32, "DELETE, GET, HEAD, OPTIONS")],
+)
+@pytest.mark.gateway_settings(workers=0)
+async def test_options_lists_every_method_of_the_path(client: AsyncTestClient[Any], path: str, allowed: str) -> None:
+    response = await client.options(path)
+    assert response.status_code == 204
+    assert response.headers["allow"] == allowed
+
+
+@pytest.mark.gateway_settings(workers=0)
+async def test_options_on_an_unknown_path_is_404(client: AsyncTestClient[Any]) -> None:
+    assert (await client.options("/nowhere")).status_code == 404
