@@ -54,7 +54,7 @@ def run_schemathesis(
     data = {
         "seed": seed,
         "continue-on-failure": True,
-        "generation": {"max-examples": max_examples},
+        "generation": {"max-examples": max_examples, "database": "none"},  # no .hypothesis/ in the repo
         "operations": operations or [],
     }
     config = SchemathesisConfig.from_dict(data)
