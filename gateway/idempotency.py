@@ -140,6 +140,14 @@ class IdempotencyStore:
             )
 
 
+def forget_image(session: Session, image_id: str) -> None:
+    """Drop the keys that answered with ``image_id`` (call it in the transaction deleting the image).
+
+    A replay must not point at a deleted image: once it is gone, its key is free for a new upload.
+    """
+    session.execute(delete(IdempotencyRecord).where(col(IdempotencyRecord.image_id) == image_id))
+
+
 class IdempotentUploads:
     """``UploadService.accept`` behind an idempotency key."""
 

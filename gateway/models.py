@@ -109,5 +109,5 @@ class IdempotencyRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utc_now, index=True)
     completed: bool = False
     sha256: str | None = Field(default=None, max_length=64)  # of the file bytes of the first upload
-    image_id: str | None = Field(default=None, max_length=32)
+    image_id: str | None = Field(default=None, max_length=32, index=True)
     response_body: str | None = None  # the first 202's JSON body, answered again on a replay

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 from litestar.response import File
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from sqlmodel import Session
 
 from gateway.api.openapi import (
     BAD_KEY,
@@ -26,7 +27,13 @@ from gateway.api.openapi import (
 from gateway.db import Database
 from gateway.deps import GatewayServices, provide_services, require_api_key
 from gateway.errors import ImageNotFoundError, InvalidStateError
-from gateway.idempotency import IDEMPOTENCY_HEADER, IdempotencyStore, IdempotentUploads, idempotency_key_of
+from gateway.idempotency import (
+    IDEMPOTENCY_HEADER,
+    IdempotencyStore,
+    IdempotentUploads,
+    forget_image,
+    idempotency_key_of,
+)
 from gateway.middleware import request_id_of
 from gateway.models import Image, ImageStatus
 from gateway.repository import ImageRepository
@@ -158,7 +165,12 @@ class ImagesController(Controller):
     async def delete_image(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> None:
         if not is_image_id(image_id):
             raise ImageNotFoundError(f"'{image_id[:64]}' is not an image id.")
-        deleted = await services.database.write(lambda session: ImageRepository(session).delete(image_id))
+
+        def delete_row(session: Session) -> bool:
+            forget_image(session, image_id)
+            return ImageRepository(session).delete(image_id)
+
+        deleted = await services.database.write(delete_row)
         if not deleted:
             raise ImageNotFoundError(f"No image with id {image_id}.")
         await anyio.to_thread.run_sync(services.storage.delete_image, image_id)

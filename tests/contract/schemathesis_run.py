@@ -54,7 +54,8 @@ def run_schemathesis(
     data = {
         "seed": seed,
         "continue-on-failure": True,
-        "generation": {"max-examples": max_examples, "database": "none"},  # no .hypothesis/ in the repo
+        # deterministic: the same requests every run; no example database (.hypothesis/) in the repository
+        "generation": {"max-examples": max_examples, "database": "none", "deterministic": True},
         "operations": operations or [],
     }
     config = SchemathesisConfig.from_dict(data)

@@ -57,6 +57,15 @@ async def test_a_rejected_upload_is_not_remembered_so_its_key_can_be_retried(cli
     assert accepted.status_code == 202
 
 
+async def test_a_key_whose_image_was_deleted_uploads_anew(client: AsyncTestClient[Any]) -> None:
+    first = await client.post("/api/images", headers={"Idempotency-Key": "k-4"}, **upload())
+    assert (await client.delete(first.headers["location"])).status_code == 204
+    again = await client.post("/api/images", headers={"Idempotency-Key": "k-4"}, **upload())
+    assert again.status_code == 202
+    assert again.json()["id"] != first.json()["id"]
+    assert (await client.get(again.headers["location"])).status_code == 200
+
+
 async def test_keys_differ_and_uploads_without_a_key_are_not_deduplicated(client: AsyncTestClient[Any]) -> None:
     ids = set()
     for headers in ({"Idempotency-Key": "a"}, {"Idempotency-Key": '"b"'}, {}, {}):

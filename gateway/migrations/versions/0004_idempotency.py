@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("response_body", sa.Text(), nullable=True),
     )
     op.create_index("ix_idempotency_keys_created_at", "idempotency_keys", ["created_at"])
+    op.create_index("ix_idempotency_keys_image_id", "idempotency_keys", ["image_id"])
 
 
 def downgrade() -> None:
