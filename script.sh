@@ -11,6 +11,9 @@
 #   POLL_INTERVAL_S   pause between two polling rounds (default 2)
 #   GATEWAY_API_KEY   sent as `Authorization: Bearer <key>` when set
 #
+# Each upload carries an Idempotency-Key made of the file's sha256 and its absolute path, so running
+# the script again after an interruption (or twice) gets the first answers back and stores nothing twice.
+#
 # Exit status: 0 when every file was accepted and completed; 1 when an upload was refused, an image
 # failed or the wait timed out; 2 when the gateway cannot be reached or the arguments are wrong.
 # Needs bash, curl and python3 (for JSON; jq is not required).
@@ -56,6 +59,21 @@ print(value if isinstance(value, str) else "")
 ' "$1" "$2"
 }
 
+# Prints the Idempotency-Key of file $1: its bytes' sha256 and a hash of its absolute path (the same
+# photo in two folders is two uploads; the same file sent again is one).
+idempotency_key() {
+  python3 -c '
+import hashlib, os, sys
+path = sys.argv[1]
+digest = hashlib.sha256()
+with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+        digest.update(block)
+where = hashlib.sha256(os.path.realpath(path).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+print(f"script-{digest.hexdigest()}-{where}")
+' "$1"
+}
+
 # Prints "title: detail" of a problem+json body in file $1 (or the start of the body when it is not one).
 problem_text() {
   python3 -c '
@@ -93,8 +111,9 @@ for i in "${!files[@]}"; do
   # curl -F splits an unquoted file name at ';' and ','; quote it, escaping backslashes and quotes.
   quoted="${path//\\/\\\\}"
   quoted="${quoted//\"/\\\"}"
-  if ! code="$(curl -sS -X POST "$GATEWAY_URL/api/images" ${auth[@]+"${auth[@]}"} \
-    -F "image=@\"$quoted\"" -o "$work/$i.json" -w '%{http_code}')"; then
+  if ! key="$(idempotency_key "$path")" ||
+    ! code="$(curl -sS -X POST "$GATEWAY_URL/api/images" ${auth[@]+"${auth[@]}"} -H "Idempotency-Key: $key" \
+      -F "image=@\"$quoted\"" -o "$work/$i.json" -w '%{http_code}')"; then
     printf '[%d/%d] %s -> not sent (curl failed)\n' "$n" "$total" "$name"
     printf 'refused curl' >"$work/$i.state"
     refused=$((refused + 1))

@@ -20,7 +20,7 @@ from gateway.db import Database, build_engine, migrate
 from gateway.deps import GatewayServices
 from gateway.inference_client import InferenceClient
 from gateway.metrics import GatewayMetrics
-from gateway.middleware import request_id_middleware
+from gateway.middleware import head_as_get, options_allow_all, request_id_middleware
 from gateway.pipeline import ImagePipeline
 from gateway.problems import EXCEPTION_HANDLERS
 from gateway.settings import GatewaySettings
@@ -73,8 +73,9 @@ def create_app(
         ),
     )
     # Litestar runs app-level middleware only for matched routes; wrapping its ASGI handler gives
-    # 404 and 405 answers (and their logs) a request id too.
-    app.asgi_handler = request_id_middleware(app.asgi_handler)
+    # 404 and 405 answers (and their logs) a request id too. HEAD runs the GET handler, body dropped;
+    # OPTIONS lists every method of the path.
+    app.asgi_handler = request_id_middleware(options_allow_all(head_as_get(app.asgi_handler)))
     return app
 
 

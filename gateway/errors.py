@@ -6,6 +6,13 @@ GatewayError
 │   └── ImageTooLargeError (413, too_large): pixel count from the header alone
 ├── UnsupportedImageError (415, unsupported_format)
 ├── UnreadableImageError (422, unreadable)
+├── UploadAbortedError: the upload ended without a verdict on the image; not counted as a rejection
+│   ├── UploadTimeoutError (408): the body stalled longer than GATEWAY_BODY_IDLE_TIMEOUT_S
+│   └── ClientDisconnectedError (400): the client went away mid-body
+├── IdempotencyError: Idempotency-Key misuse (not counted as a rejection)
+│   ├── InvalidIdempotencyKeyError (400)
+│   ├── IdempotencyKeyInUseError (409): the first request with this key is still in flight
+│   └── IdempotencyKeyMismatchError (422): the key was used with other file bytes
 ├── InvalidQueryError (400)
 ├── AuthenticationRequiredError (401)
 ├── ImageNotFoundError (404)
@@ -74,6 +81,44 @@ class UnreadableImageError(UploadRejectedError):
     title = "Unreadable image"
     type_slug = "unreadable-image"
     reason = "unreadable"
+
+
+class UploadAbortedError(GatewayError):
+    """The upload ended before the image could be judged; not a rejection of the image."""
+
+
+class UploadTimeoutError(UploadAbortedError):
+    status = 408
+    title = "Request timeout"
+    type_slug = "request-timeout"
+
+
+class ClientDisconnectedError(UploadAbortedError):
+    status = 400
+    title = "Client disconnected"
+    type_slug = "client-disconnected"
+
+
+class IdempotencyError(GatewayError):
+    """Misuse of the ``Idempotency-Key`` header."""
+
+
+class InvalidIdempotencyKeyError(IdempotencyError):
+    status = 400
+    title = "Invalid Idempotency-Key"
+    type_slug = "invalid-idempotency-key"
+
+
+class IdempotencyKeyInUseError(IdempotencyError):
+    status = 409
+    title = "Idempotency-Key in use"
+    type_slug = "idempotency-key-in-use"
+
+
+class IdempotencyKeyMismatchError(IdempotencyError):
+    status = 422
+    title = "Idempotency-Key reused"
+    type_slug = "idempotency-key-mismatch"
 
 
 class InvalidQueryError(GatewayError):

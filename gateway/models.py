@@ -139,3 +139,17 @@ class WebhookDelivery(SQLModel, table=True):
     last_error: str | None = None
     claim_token: str | None = Field(default=None, max_length=32)
     lease_expires_at: datetime | None = None
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """One ``Idempotency-Key`` of ``POST /api/images``: claimed while in flight, then the 202 it got."""
+
+    __tablename__ = "idempotency_keys"
+
+    key_hash: str = Field(primary_key=True, max_length=64)  # sha256 of (API key scope, key)
+    claim_token: str = Field(max_length=32)
+    created_at: datetime = Field(default_factory=utc_now, index=True)
+    completed: bool = False
+    sha256: str | None = Field(default=None, max_length=64)  # of the file bytes of the first upload
+    image_id: str | None = Field(default=None, max_length=32, index=True)
+    response_body: str | None = None  # the first 202's JSON body, answered again on a replay

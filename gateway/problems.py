@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.types import ExceptionHandlersMap
 
 from contracts.problem import PROBLEM_MEDIA_TYPE, Problem
-from gateway.errors import GatewayError, StorageUnavailableError
+from gateway.errors import GatewayError, StorageUnavailableError, UploadAbortedError
 
 log = structlog.get_logger("gateway.problems")
 PROBLEM_TYPE_PREFIX = "urn:image-pipeline:problem:"
@@ -20,10 +20,18 @@ STORAGE_RETRY_AFTER_S = 5
 
 
 def problem_response(
-    status: int, title: str, detail: str, slug: str, retry_after_s: float | None = None, **extra: Any
+    status: int,
+    title: str,
+    detail: str,
+    slug: str,
+    retry_after_s: float | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
 ) -> Response[dict[str, Any]]:
     problem = Problem(type=PROBLEM_TYPE_PREFIX + slug, title=title, status=status, detail=detail, **extra)
-    headers = {"Retry-After": str(max(1, math.ceil(retry_after_s)))} if retry_after_s is not None else {}
+    headers = dict(headers or {})
+    if retry_after_s is not None:
+        headers["Retry-After"] = str(max(1, math.ceil(retry_after_s)))
     return Response(
         problem.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
     )
@@ -35,10 +43,12 @@ def handle_gateway_error(_request: Request[Any, Any, Any], exc: GatewayError) ->
         retry_after_s = STORAGE_RETRY_AFTER_S
     if exc.status >= 500:
         log.warning("request_failed", status=exc.status, error=exc.detail)
-    return problem_response(exc.status, exc.title, exc.detail, exc.type_slug, retry_after_s)
+    # The unread rest of a stalled or abandoned body makes the connection useless: close it.
+    headers = {"Connection": "close"} if isinstance(exc, UploadAbortedError) else None
+    return problem_response(exc.status, exc.title, exc.detail, exc.type_slug, retry_after_s, headers)
 
 
-def handle_http_exception(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     status = exc.status_code
     title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
     detail = exc.detail if exc.detail and exc.detail != title else f"{title}."
@@ -47,8 +57,20 @@ def handle_http_exception(_request: Request[Any, Any, Any], exc: HTTPException) 
         extra["errors"] = exc.extra
         detail = _validation_sentence(exc.extra) or detail
     slug = title.lower().replace(" ", "-")
-    retry_after = exc.headers.get("Retry-After") if exc.headers else None
-    return problem_response(status, title, detail, slug, float(retry_after) if retry_after else None, **extra)
+    headers = {name.title(): value for name, value in (exc.headers or {}).items()}
+    retry_after = headers.pop("Retry-After", None)
+    if "Allow" in headers:
+        headers["Allow"] = _allow_with_head(headers["Allow"])
+        detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}."
+    return problem_response(status, title, detail, slug, float(retry_after) if retry_after else None, headers, **extra)
+
+
+def _allow_with_head(allow: str) -> str:
+    """Litestar lists the route's methods; HEAD is served wherever GET is (``head_support``)."""
+    methods = [method.strip() for method in allow.split(",") if method.strip()]
+    if "GET" in methods and "HEAD" not in methods:
+        methods.append("HEAD")
+    return ", ".join(sorted(methods))
 
 
 def handle_os_error(_request: Request[Any, Any, Any], exc: OSError) -> Response[dict[str, Any]]:

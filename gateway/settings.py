@@ -54,6 +54,10 @@ class GatewaySettings(BaseSettings):
     webhook_backoff_max_s: float = Field(default=600.0, gt=0)
     webhook_poll_interval_s: float = Field(default=1.0, gt=0)
     webhook_concurrency: int = Field(default=4, ge=1, description="Deliveries sent at once by one gateway.")
+    body_idle_timeout_s: float = Field(
+        default=20.0, gt=0, description="An upload body that sends nothing for this long is answered 408."
+    )
+    idempotency_ttl_h: float = Field(default=24.0, gt=0, description="How long an Idempotency-Key is remembered.")
 
     @field_validator("log_level")
     @classmethod

@@ -21,7 +21,14 @@ from litestar.exceptions.http_exceptions import InternalServerException, Request
 from multipart import ParserError, ParserLimitReached, PushMultipartParser
 
 from gateway.db import Database
-from gateway.errors import BadUploadError, UploadRejectedError, UploadTooLargeError
+from gateway.errors import (
+    BadUploadError,
+    ClientDisconnectedError,
+    UploadAbortedError,
+    UploadRejectedError,
+    UploadTimeoutError,
+    UploadTooLargeError,
+)
 from gateway.imaging import SNIFF_BYTES, ensure_supported, read_header
 from gateway.metrics import GatewayMetrics
 from gateway.models import Image, RejectionReason
@@ -32,6 +39,8 @@ from gateway.storage import ImageStorage, new_image_id
 IMAGE_FIELD = "image"
 MAX_FILENAME_CHARS = 255
 MAX_PARTS = 16
+# A part's header block: room for a 1,500-character CJK file name even percent-encoded (~14 KB).
+MAX_PART_HEADER_BYTES = 32 * 1024
 SPOOL_FLUSH_BYTES = 4 * 1024 * 1024
 log = structlog.get_logger("gateway.uploads")
 
@@ -40,7 +49,25 @@ def display_filename(raw: str | None) -> str:
     """The client's name reduced to a safe display string: last path component, printable, bounded."""
     name = (raw or "").replace("\\", "/").rsplit("/", 1)[-1]
     name = "".join(ch for ch in unicodedata.normalize("NFC", name) if ch.isprintable()).strip()
-    return name[:MAX_FILENAME_CHARS] or "upload"
+    if len(name) > MAX_FILENAME_CHARS:
+        stem, dot, extension = name.rpartition(".")
+        keep = dot + extension if stem and len(extension) <= 8 else ""
+        name = name[: MAX_FILENAME_CHARS - len(keep) - 1] + "…" + keep
+    return name or "upload"
+
+
+async def with_idle_timeout(body: AsyncIterator[bytes], idle_timeout_s: float) -> AsyncIterator[bytes]:
+    """``body``, but a gap of more than ``idle_timeout_s`` between chunks is an ``UploadTimeoutError``."""
+    chunks = aiter(body)
+    while True:
+        try:
+            with anyio.fail_after(idle_timeout_s):
+                chunk = await anext(chunks)
+        except StopAsyncIteration:
+            return
+        except TimeoutError as exc:
+            raise UploadTimeoutError(f"The request body sent nothing for {idle_timeout_s:g} s; send it again.") from exc
+        yield chunk
 
 
 class SpooledPart:
@@ -93,7 +120,9 @@ async def receive_image_part(
         raise BadUploadError(f"Send multipart/form-data with the file in the field '{IMAGE_FIELD}'.")
     in_image = False
     try:
-        with PushMultipartParser(boundary, max_segment_count=MAX_PARTS) as parser:
+        with PushMultipartParser(
+            boundary, max_segment_count=MAX_PARTS, max_header_size=MAX_PART_HEADER_BYTES
+        ) as parser:
             async for chunk in body:
                 for event in parser.parse(chunk):
                     if event is None:
@@ -112,10 +141,13 @@ async def receive_image_part(
                     break
     except RequestEntityTooLarge as exc:
         raise UploadTooLargeError("The request body is larger than the upload limit.") from exc
-    except (ParserError, ParserLimitReached) as exc:
+    except ParserLimitReached as exc:
+        limits = f"at most {MAX_PARTS} parts, each with at most {MAX_PART_HEADER_BYTES // 1024} KiB of headers"
+        raise BadUploadError(f"The multipart body is over the parser's limits ({limits}): {exc}.") from exc
+    except ParserError as exc:
         raise BadUploadError(f"The multipart body cannot be parsed: {exc}.") from exc
-    except InternalServerException as exc:
-        raise BadUploadError("The client disconnected before the upload finished.") from exc
+    except InternalServerException as exc:  # Litestar's word for http.disconnect mid-body
+        raise ClientDisconnectedError("The client disconnected before the upload finished.") from exc
     if part.parts_seen == 0:
         raise BadUploadError(f"The form has no field '{IMAGE_FIELD}'; send the file as image=@photo.jpg.")
 
@@ -136,10 +168,13 @@ class UploadService:
     ) -> Image:
         part = SpooledPart(self.storage.upload_path(new_image_id()))
         try:
-            await receive_image_part(body, content_type, part)
+            await receive_image_part(with_idle_timeout(body, self.settings.body_idle_timeout_s), content_type, part)
             image = await anyio.to_thread.run_sync(self._store, part, request_id)
         except UploadRejectedError as exc:
             await self._count_rejection(exc)
+            raise
+        except UploadAbortedError as exc:
+            log.info("upload_aborted", status=exc.status, detail=exc.detail)
             raise
         finally:
             part.close()

@@ -11,6 +11,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 from litestar.response import File
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
+from sqlmodel import Session
 
 from gateway.api.openapi import (
     BAD_KEY,
@@ -26,13 +27,23 @@ from gateway.api.openapi import (
 from gateway.db import Database
 from gateway.deps import GatewayServices, provide_services, require_api_key
 from gateway.errors import ImageNotFoundError, InvalidStateError
+from gateway.idempotency import (
+    IDEMPOTENCY_HEADER,
+    IdempotencyStore,
+    IdempotentUploads,
+    forget_image,
+    idempotency_key_of,
+)
 from gateway.middleware import request_id_of
 from gateway.models import Image, ImageStatus
 from gateway.repository import ImageRepository
 from gateway.schemas import ImageDetails, ImagePage, ImageSummary, details_of, summary_of
 from gateway.storage import CONTENT_TYPES, is_image_id
 
-ImageId = Annotated[str, Parameter(description="Image id (32 hex characters).")]
+# The pattern is documentation only: a malformed id is a 404 like an unknown one (API.md), not a 400.
+ImageId = Annotated[
+    str, Parameter(description="Image id (32 hex characters).", schema_extra={"pattern": "^[0-9a-f]{32}$"})
+]
 
 
 async def load_image(database: Database, image_id: str) -> Image:
@@ -66,11 +77,15 @@ class ImagesController(Controller):
         response_headers=[LOCATION_HEADER],
         responses=problem_responses(
             {
-                400: "Not multipart, no `image` field, two `image` parts, or an empty file.",
+                400: "Not multipart, no `image` field, two `image` parts, an empty file, or a malformed "
+                "Idempotency-Key.",
                 401: BAD_KEY,
+                408: "The body sent nothing for GATEWAY_BODY_IDLE_TIMEOUT_S; not counted as a rejection.",
+                409: "The first request with this Idempotency-Key is still in flight.",
                 413: "Body over GATEWAY_MAX_UPLOAD_BYTES, or a header declaring too many pixels.",
                 415: "Not JPEG or PNG by its leading bytes.",
-                422: "JPEG/PNG leading bytes but a header that cannot be parsed.",
+                422: "JPEG/PNG leading bytes but a header that cannot be parsed, or an Idempotency-Key already "
+                "used with other file bytes.",
                 503: STORAGE_FAILED,
             }
         ),
@@ -78,11 +93,16 @@ class ImagesController(Controller):
     async def upload(
         self, request: Request[Any, Any, Any], services: NamedDependency[GatewayServices]
     ) -> Response[ImageSummary]:
-        image = await services.uploads.accept(request.stream(), request.content_type, request_id_of(request.scope))
+        settings, headers = services.settings, request.headers
+        key = idempotency_key_of(headers.get(IDEMPOTENCY_HEADER), headers.get("authorization"), settings.api_key)
+        arguments = (request.stream(), request.content_type, request_id_of(request.scope))
+        if key is None:
+            summary = summary_of(await services.uploads.accept(*arguments))
+        else:
+            store = IdempotencyStore(services.database, settings.idempotency_ttl_h)
+            summary = await IdempotentUploads(store, services.uploads).accept(key, *arguments)
         services.worker.notify()
-        return Response(
-            summary_of(image), status_code=HTTP_202_ACCEPTED, headers={"Location": f"{self.path}/{image.id}"}
-        )
+        return Response(summary, status_code=HTTP_202_ACCEPTED, headers={"Location": f"{self.path}/{summary.id}"})
 
     @get(
         "/",
@@ -94,8 +114,15 @@ class ImagesController(Controller):
         services: NamedDependency[GatewayServices],
         status: Annotated[ImageStatus | None, Parameter(description="Only images in this status.")] = None,
         limit: Annotated[int, Parameter(ge=1, le=500, description="Page size, 1..500.")] = 50,
-        cursor: Annotated[str | None, Parameter(description="next_cursor of the previous page.")] = None,
+        cursor: Annotated[
+            str | None,
+            Parameter(
+                description="next_cursor of the previous page, passed back unchanged; empty means the first page.",
+                schema_extra={"pattern": "^[A-Za-z0-9_-]*={0,2}$"},
+            ),
+        ] = None,
     ) -> ImagePage:
+        cursor = cursor or None
         page = await services.database.read(lambda session: ImageRepository(session).list_page(status, limit, cursor))
         return ImagePage(items=[summary_of(image) for image in page.items], next_cursor=page.next_cursor)
 
@@ -138,7 +165,12 @@ class ImagesController(Controller):
     async def delete_image(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> None:
         if not is_image_id(image_id):
             raise ImageNotFoundError(f"'{image_id[:64]}' is not an image id.")
-        deleted = await services.database.write(lambda session: ImageRepository(session).delete(image_id))
+
+        def delete_row(session: Session) -> bool:
+            forget_image(session, image_id)
+            return ImageRepository(session).delete(image_id)
+
+        deleted = await services.database.write(delete_row)
         if not deleted:
             raise ImageNotFoundError(f"No image with id {image_id}.")
         await anyio.to_thread.run_sync(services.storage.delete_image, image_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litestar.datastructures import ResponseHeader
+from litestar.enums import ParamType
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     OpenAPIHeader,
@@ -17,6 +18,8 @@ from litestar.openapi.spec import (
     OpenAPIResponse,
     OpenAPIType,
     Operation,
+    Parameter,
+    Reference,
     RequestBody,
     Schema,
 )
@@ -43,6 +46,25 @@ THUMBNAIL_INFO_SCHEMA = Schema(
         ),
     },
     required=["id", "size", "url", "width", "height", "caption"],
+)
+# Litestar's File documents Last-Modified as date-time; it sends an HTTP date (RFC 9110 IMF-fixdate).
+ORIGINAL_HEADERS: dict[str, OpenAPIHeader | Reference] = {
+    "Content-Length": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING, pattern=r"^[0-9]+$"), description="Bytes."),
+    "Last-Modified": OpenAPIHeader(
+        schema=Schema(type=OpenAPIType.STRING), description="HTTP date, e.g. `Tue, 01 Dec 2026 10:00:00 GMT`."
+    ),
+    "ETag": OpenAPIHeader(schema=Schema(type=OpenAPIType.STRING), description="Entity tag of the stored file."),
+    "Content-Disposition": OpenAPIHeader(
+        schema=Schema(type=OpenAPIType.STRING), description="inline, with the display file name."
+    ),
+}
+IDEMPOTENCY_KEY_PARAMETER = Parameter(
+    name="Idempotency-Key",
+    param_in=ParamType.HEADER,
+    required=False,
+    description="Any unique string (a UUID, or the file's sha256 and path): the same key with the same file "
+    "bytes answers the first 202 again without a new image; other bytes are 422; in flight 409. Kept 24 h.",
+    schema=Schema(type=OpenAPIType.STRING, pattern=r"^[\x21\x23-\x7e]{1,255}$"),
 )
 RETRY_AFTER = OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), description="Seconds to wait before asking again.")
 
@@ -92,6 +114,7 @@ class UploadOperation(Operation):
             required=True,
             description="Exactly one file in the field `image`.",
         )
+        self.parameters = [*(self.parameters or []), IDEMPOTENCY_KEY_PARAMETER]
 
 
 @dataclass
@@ -102,6 +125,7 @@ class OriginalOperation(Operation):
         success = _response(self, "200")
         if success is not None:
             success.content = {media: OpenAPIMediaType(schema=BINARY) for media in ("image/jpeg", "image/png")}
+            success.headers = ORIGINAL_HEADERS
 
 
 @dataclass

@@ -27,6 +27,7 @@ from gateway.models import Image, ImageStatus
 from gateway.schemas import ThumbnailInfo, image_links
 
 NOT_READY_RETRY_AFTER_S = 2.0
+THUMBNAIL_SIZES = ["small", "medium"]
 FINAL_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 
@@ -74,9 +75,11 @@ class ThumbnailsController(Controller):
         request: Request[Any, Any, Any],
         services: NamedDependency[GatewayServices],
         image_id: ImageId,
-        size: Annotated[str, Parameter(description="small or medium")],
+        size: Annotated[
+            str, Parameter(description="small or medium; another value is 404.", schema_extra={"enum": THUMBNAIL_SIZES})
+        ],
     ) -> Response[Any]:
-        if size not in ("small", "medium"):
+        if size not in THUMBNAIL_SIZES:
             raise ImageNotFoundError(f"There is no thumbnail size '{size[:32]}'; use small or medium.")
         image = await load_image(services.database, image_id)
         dimensions = _dimensions(image, size)

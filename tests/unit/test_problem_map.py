@@ -15,6 +15,11 @@ from tests.support import problem_of
 EXPECTED_STATUS: list[tuple[type[errors.GatewayError], int]] = [
     (errors.BadUploadError, 400),
     (errors.InvalidQueryError, 400),
+    (errors.ClientDisconnectedError, 400),
+    (errors.InvalidIdempotencyKeyError, 400),
+    (errors.UploadTimeoutError, 408),
+    (errors.IdempotencyKeyInUseError, 409),
+    (errors.IdempotencyKeyMismatchError, 422),
     (errors.AuthenticationRequiredError, 401),
     (errors.ImageNotFoundError, 404),
     (errors.ThumbnailNotAvailableError, 404),
