@@ -80,7 +80,13 @@ async def _start_services(
     await anyio.to_thread.run_sync(migrate, engine)
     database = Database(engine)
     metrics = GatewayMetrics()
-    inference = InferenceClient(settings, transport=inference_transport)
+    inference = InferenceClient(settings, transport=inference_transport, metrics=metrics)
+    try:
+        await inference.start()
+    except BaseException:
+        await inference.aclose()
+        database.dispose()
+        raise
     pipeline = ImagePipeline(settings, database, storage, inference, metrics)
     worker = Worker(settings, database, pipeline, inference, metrics)
     services = GatewayServices(
@@ -99,6 +105,7 @@ async def _start_services(
         database=engine.url.render_as_string(hide_password=True),
         data_dir=str(storage.root),
         inference_url=settings.inference_url,
+        inference_replicas=inference.pool.urls,
         workers=settings.workers,
     )
     return services
