@@ -20,6 +20,7 @@ from gateway.api.thumbnails import ThumbnailsController
 from gateway.db import Database, build_engine, migrate
 from gateway.deps import GatewayServices
 from gateway.inference_client import InferenceClient
+from gateway.inference_pool import CaptionTokensUnservableError
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import request_id_middleware
 from gateway.pipeline import ImagePipeline
@@ -41,7 +42,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        services = await _start_services(settings, inference_transport)
+        try:
+            services = await _start_services(settings, inference_transport)
+        except CaptionTokensUnservableError as exc:
+            log.error("gateway_start_refused", reason=str(exc))  # noqa: TRY400 - the sentence is the point
+            raise
         app.state.services = services
         try:
             yield

@@ -103,6 +103,9 @@ class Replica:
         return self.serviceable and self.probed_ready and not self.ejected(now) and not trial_busy
 
     def view(self, now: float) -> ReplicaView:
+        if self.vanished:
+            detail = "Leaving: its address is gone from DNS; it finishes the requests it holds."
+            return ReplicaView(self.url, ReplicaState.UNKNOWN, self.in_flight, detail)
         if self.ejected(now):
             left_s = self.ejected_until - now
             return ReplicaView(self.url, ReplicaState.EJECTED, self.in_flight, f"{self.failure} ({left_s:.1f} s left)")
@@ -281,6 +284,9 @@ class InferencePool:
         log.warning("inference_replica_ejected", replica=replica.url, back_off_s=back_off_s, error=failure.detail)
 
     def _apply(self, replica: Replica, probe: ReplicaProbe) -> None:
+        if probe.ready and not replica.probed_ready and replica.ejected(now := time.monotonic()):
+            replica.ejected_until = now  # it came back (a restart): its trial need not wait for the back-off
+            log.info("inference_replica_back", replica=replica.url)
         replica.probed_ready = probe.ready
         replica.load_failed = probe.load_failed
         replica.detail = probe.detail
