@@ -34,6 +34,7 @@ from gateway.settings import GatewaySettings
 
 log = structlog.get_logger("gateway.inference_pool")
 MAX_EJECT_FOR_RETRY_AFTER_S = 60.0
+RESOLVE_TIMEOUT_S = 5.0
 __all__ = [
     "CaptionTokensUnservableError",
     "InferencePool",
@@ -124,6 +125,7 @@ class InferencePool:
         if failure is None:
             replica.on_trial = False
             replica.ejections_in_a_row = 0
+            replica.ejected_until = 0.0
         else:
             self._eject(replica, failure)
         if replica.vanished and replica.in_flight == 0:
@@ -171,6 +173,7 @@ class InferencePool:
             self._replicas[replica.url] = replica
             log.info("inference_replica_added", replica=replica.url, entry=found[replica.url])
         for replica in list(self._replicas.values()):
+            replica.vanished = replica.vanished and replica.url not in found  # back in DNS before it left
             if replica.url not in found and replica.url not in static and not replica.vanished:
                 replica.vanished = True
                 log.info("inference_replica_vanished", replica=replica.url)
@@ -182,9 +185,10 @@ class InferencePool:
 
     async def _addresses(self, entry: InferenceEntry) -> list[str] | None:
         try:
-            return await self._resolver(entry.host, entry.port)
-        except OSError as exc:
-            log.warning("inference_resolve_failed", entry=entry.raw, error=str(exc))
+            async with asyncio.timeout(RESOLVE_TIMEOUT_S):
+                return await self._resolver(entry.host, entry.port)
+        except (OSError, TimeoutError) as exc:
+            log.warning("inference_resolve_failed", entry=entry.raw, error=str(exc) or type(exc).__name__)
             return None
 
     def _choose(self, candidates: list[Replica]) -> Replica:

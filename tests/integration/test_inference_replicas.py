@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -113,3 +114,24 @@ def test_gateway_process_exits_at_start_saying_which_setting_no_replica_can_serv
     assert done.returncode != 0, output
     assert "gateway_start_refused" in output
     assert f"is more than the inference replica at {replicas[0].url} can serve" in output
+
+
+async def test_a_model_that_failed_to_load_makes_captions_unavailable_at_once_and_requeued_when_it_is_back(
+    make_settings: SettingsFactory, replicas: list[FakeInferenceServer]
+) -> None:
+    for server in replicas:
+        server.load_failed = True
+    settings = make_settings(
+        inference_url=",".join(s.url for s in replicas), inference_attempts=4, inference_backoff_s=5.0
+    )
+    async with AsyncTestClient(app=create_app(settings), raise_server_exceptions=False) as gateway:
+        started = time.monotonic()
+        image_id = await upload(gateway)
+        details = await wait_for_status(gateway, image_id)
+        assert time.monotonic() - started < 5.0  # no 3 timed retries of 5 s or more
+        assert details["caption"]["status"] == "unavailable"
+        assert "failed to load" in details["error"]
+        assert all(server.request_ids == [] for server in replicas)
+        replicas[0].load_failed = False
+        details = await wait_for_status(gateway, image_id, statuses=("completed",))
+        assert details["caption"]["text"].startswith("a served caption")

@@ -96,6 +96,22 @@ async def test_a_vanished_address_is_dropped_once_its_request_is_done(
     assert client.pool.urls == [same_port_replicas[1].url]
 
 
+async def test_an_address_back_in_dns_before_it_left_stays_a_replica(
+    same_port_replicas: list[FakeInferenceServer], discovered: tuple[InferenceClient, ScriptedResolver]
+) -> None:
+    client, resolver = discovered
+    flapping = same_port_replicas[0]
+    flapping.delay_s = 1.0
+    task = asyncio.create_task(client.caption(b"x", "image/jpeg", "r"))
+    await wait_until(lambda: flapping.in_flight == 1)
+    resolver.addresses = [ADDRESSES[1]]
+    await wait_until(lambda: "Leaving" in client.pool.readiness().replicas[0].detail)
+    resolver.addresses = [ADDRESSES[0], ADDRESSES[1]]
+    await wait_until(lambda: "Leaving" not in client.pool.readiness().replicas[0].detail)
+    await task
+    assert client.pool.urls == [flapping.url, same_port_replicas[1].url]
+
+
 async def test_a_failed_lookup_keeps_the_replicas_already_known(
     discovered: tuple[InferenceClient, ScriptedResolver],
 ) -> None:

@@ -247,3 +247,17 @@ async def wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.02)
+
+
+async def test_with_one_replica_an_ejected_replica_is_still_tried_and_a_success_ends_its_ejection(
+    servers: list[FakeInferenceServer], make_client: Callable[..., Any]
+) -> None:
+    only = servers[0]
+    only.caption_status = 500
+    client = await make_client([only], inference_attempts=1)
+    with pytest.raises(InferenceUnavailableError, match="answered 500"):
+        await caption(client)
+    assert states(client)[only.url] == "ejected"
+    only.caption_status = None
+    assert (await caption(client)).startswith("a served caption")  # no ready replica: today's behaviour, try it
+    assert states(client)[only.url] == "ready"
