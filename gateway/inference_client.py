@@ -20,7 +20,7 @@ from tenacity.wait import wait_exponential_jitter
 from contracts.captions import CAPTIONS_PATH, READY_PATH, CaptionParams, CaptionResponse, ReadinessResponse
 from contracts.model_info import MODEL_INFO_PATH, ModelInfo
 from contracts.problem import Problem
-from gateway.errors import CaptionRejectedError, InferenceUnavailableError
+from gateway.errors import CaptionRejectedError, InferenceModelMissingError, InferenceUnavailableError
 from gateway.inference_discovery import Resolver, resolve_addresses
 from gateway.inference_pool import InferencePool, InferenceReadiness, ReplicaProbe, Strategy
 from gateway.metrics import GatewayMetrics
@@ -34,12 +34,8 @@ READY_TIMEOUT_S = 2.0
 __all__ = ["InferenceClient", "InferenceReadiness", "parse_retry_after"]
 
 
-class NoReplicaCanServeError(InferenceUnavailableError):
-    """Every replica's model failed to load or cannot serve the settings: timed retries would not help."""
-
-
 def _worth_retrying(error: BaseException) -> bool:
-    return isinstance(error, InferenceUnavailableError) and not isinstance(error, NoReplicaCanServeError)
+    return isinstance(error, InferenceUnavailableError) and not isinstance(error, InferenceModelMissingError)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -122,7 +118,7 @@ class InferenceClient:
             async for attempt in retrying:
                 with attempt:
                     return await self._caption_round(image, media_type, request_id, params or CaptionParams())
-        except NoReplicaCanServeError:
+        except InferenceModelMissingError:
             raise
         except InferenceUnavailableError as exc:
             raise InferenceUnavailableError(
@@ -137,7 +133,7 @@ class InferenceClient:
         """One attempt: the chosen replica, then at once each other ready replica that was not tried."""
         reason = self.pool.unservable_reason()
         if reason is not None:
-            raise NoReplicaCanServeError(reason)
+            raise InferenceModelMissingError(reason)
         tried: set[str] = set()
         last: InferenceUnavailableError | None = None
         while (replica := self.pool.acquire(tried)) is not None:

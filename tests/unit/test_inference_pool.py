@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from prometheus_client import generate_latest
 
-from gateway.errors import InferenceUnavailableError
+from gateway.errors import InferenceModelMissingError, InferenceUnavailableError
 from gateway.inference_client import InferenceClient
 from gateway.inference_pool import CaptionTokensUnservableError, Strategy
 from gateway.metrics import GatewayMetrics
@@ -169,6 +169,7 @@ async def test_a_model_that_failed_to_load_everywhere_fails_fast_without_timed_r
         await caption(client)
     assert time.monotonic() - started < 2.0
     assert "gave up" not in raised.value.detail
+    assert isinstance(raised.value, InferenceModelMissingError)
     assert all(server.request_ids == [] for server in servers)
     servers[0].load_failed = False
     await wait_until(lambda: client.pool.readiness().ready, timeout_s=5)
