@@ -42,11 +42,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        try:
-            services = await _start_services(settings, inference_transport)
-        except CaptionTokensUnservableError as exc:
-            log.error("gateway_start_refused", reason=str(exc))  # noqa: TRY400 - the sentence is the point
-            raise
+        services = await _start_services(settings, inference_transport)
         app.state.services = services
         try:
             yield
@@ -86,12 +82,7 @@ async def _start_services(
     database = Database(engine)
     metrics = GatewayMetrics()
     inference = InferenceClient(settings, transport=inference_transport, metrics=metrics)
-    try:
-        await inference.start()
-    except BaseException:
-        await inference.aclose()
-        database.dispose()
-        raise
+    await _start_inference(inference, database)
     pipeline = ImagePipeline(settings, database, storage, inference, metrics)
     worker = Worker(settings, database, pipeline, inference, metrics)
     services = GatewayServices(
@@ -110,7 +101,18 @@ async def _start_services(
         database=engine.url.render_as_string(hide_password=True),
         data_dir=str(storage.root),
         inference_url=settings.inference_url,
-        inference_replicas=inference.pool.urls,
         workers=settings.workers,
     )
     return services
+
+
+async def _start_inference(inference: InferenceClient, database: Database) -> None:
+    """Find and probe the replicas; a token setting no model can serve stops the start, in one sentence."""
+    try:
+        await inference.start()
+    except BaseException as exc:
+        if isinstance(exc, CaptionTokensUnservableError):
+            log.error("gateway_start_refused", reason=str(exc))  # noqa: TRY400 - the sentence is the point
+        await inference.aclose()
+        database.dispose()
+        raise

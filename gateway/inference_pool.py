@@ -85,6 +85,8 @@ class InferencePool:
         await self.resolve()
         await self.refresh()
         self._refuse_unservable_tokens()
+        readiness = self.readiness()
+        log.info("inference_pool_started", replicas=self.urls, ready=readiness.ready, detail=readiness.detail)
         self._tasks.append(asyncio.create_task(self._every(self._settings.inference_probe_interval_s, self.refresh)))
         if any(entry.discover for entry in self._entries):
             self._tasks.append(
