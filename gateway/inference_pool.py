@@ -135,7 +135,7 @@ class InferencePool:
 
     def unservable_reason(self) -> str | None:
         """One sentence when replicas exist but none can serve for a while (model failed or too small)."""
-        replicas = list(self._replicas.values())
+        replicas = [replica for replica in self._replicas.values() if not replica.vanished]
         if not replicas or any(r.serviceable for r in replicas):
             return None
         return "No inference replica can serve captions: " + "; ".join(f"{r.url}: {r.view(0).detail}" for r in replicas)
