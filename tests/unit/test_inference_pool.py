@@ -97,11 +97,16 @@ async def test_a_failing_replica_is_ejected_and_the_caption_served_by_another_at
     broken, *healthy = servers
     broken.caption_status, broken.retry_after = status, retry_after
     client = await make_client(servers, inference_backoff_s=5.0, inference_backoff_max_s=5.0)
+    for server in healthy:
+        server.delay_s = 0.3
     started = time.monotonic()
-    for _ in range(12):
-        assert (await caption(client)).startswith("a served caption")
+    captions = await asyncio.gather(*(caption(client) for _ in range(3)))  # one each: the broken one is tried
+    assert all(text.startswith("a served caption") for text in captions)
+    for _ in range(6):
+        await caption(client)
     assert time.monotonic() - started < 4.0  # no back-off sleep: the other replicas answered at once
-    assert sum(server.captions_served for server in healthy) == 12
+    assert sum(server.captions_served for server in healthy) == 9
+    assert len(broken.request_ids) == 1  # ejected after its failure: no more captions sent there
     assert states(client)[broken.url] == "ejected"
     assert "answered" in client.pool.readiness().replicas[0].detail
 
@@ -109,12 +114,13 @@ async def test_a_failing_replica_is_ejected_and_the_caption_served_by_another_at
 async def test_an_unreachable_replica_is_ejected_and_others_keep_serving(
     servers: list[FakeInferenceServer], make_client: Callable[..., Any]
 ) -> None:
-    client = await make_client(servers)
+    client = await make_client(servers, inference_probe_interval_s=60)  # still believed ready when it dies
     servers[0].__exit__()  # the port now refuses connections
-    for _ in range(10):
-        await caption(client)
-    assert servers[1].captions_served + servers[2].captions_served == 10
-    assert states(client)[servers[0].url] in {"ejected", "unknown"}
+    servers[1].delay_s = servers[2].delay_s = 0.5
+    await asyncio.gather(*(caption(client) for _ in range(3)))  # one each: the dead one must be tried
+    assert servers[1].captions_served + servers[2].captions_served == 3
+    assert states(client)[servers[0].url] == "ejected"
+    assert "could not be reached" in client.pool.readiness().replicas[0].detail
 
 
 async def test_after_its_back_off_an_ejected_replica_gets_one_trial_request_then_traffic_again(
