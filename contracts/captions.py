@@ -58,3 +58,7 @@ class ReadinessResponse(BaseModel):
 
     status: str = Field(description='"ready" or "not_ready".')
     detail: str = Field(default="", description="One sentence saying why it is not ready.")
+    state: str = Field(
+        default="loading",
+        description='"loading", "ready" or "failed" (the model failed to load; retrying soon will not help).',
+    )

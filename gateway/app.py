@@ -19,6 +19,7 @@ from gateway.api.thumbnails import ThumbnailsController
 from gateway.db import Database, build_engine, migrate
 from gateway.deps import GatewayServices
 from gateway.inference_client import InferenceClient
+from gateway.inference_pool import CaptionTokensUnservableError
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import head_as_get, options_allow_all, request_id_middleware
 from gateway.pipeline import ImagePipeline
@@ -90,7 +91,8 @@ async def _start_services(
     await anyio.to_thread.run_sync(migrate, engine)
     database = Database(engine)
     metrics = GatewayMetrics()
-    inference = InferenceClient(settings, transport=inference_transport)
+    inference = InferenceClient(settings, transport=inference_transport, metrics=metrics)
+    await _start_inference(inference, database)
     pipeline = ImagePipeline(settings, database, storage, inference, metrics)
     worker = Worker(settings, database, pipeline, inference, metrics)
     services = GatewayServices(
@@ -114,3 +116,15 @@ async def _start_services(
         workers=settings.workers,
     )
     return services
+
+
+async def _start_inference(inference: InferenceClient, database: Database) -> None:
+    """Find and probe the replicas; a token setting no model can serve stops the start, in one sentence."""
+    try:
+        await inference.start()
+    except BaseException as exc:
+        if isinstance(exc, CaptionTokensUnservableError):
+            log.error("gateway_start_refused", reason=str(exc))  # noqa: TRY400 - the sentence is the point
+        await inference.aclose()
+        database.dispose()
+        raise

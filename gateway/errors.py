@@ -22,6 +22,7 @@ GatewayError
 ├── StorageUnavailableError (503): database or disk failure
 ├── InferenceError: the caption could not be had
 │   ├── InferenceUnavailableError (503): transport error, timeout, 429 or 5xx; retried
+│   │   └── InferenceModelMissingError (503): every replica's model failed to load; not retried
 │   └── CaptionRejectedError (502): any other 4xx; not retried
 └── ImageDecodeError (422): data behind a valid header is corrupt or truncated (pipeline only)
 """
@@ -173,6 +174,10 @@ class InferenceUnavailableError(InferenceError):
     title = "Inference service unavailable"
     type_slug = "inference-unavailable"
     caption_status = "unavailable"
+
+
+class InferenceModelMissingError(InferenceUnavailableError):
+    """Every replica says its model failed to load (or cannot serve the settings): retrying soon will not help."""
 
 
 class CaptionRejectedError(InferenceError):

@@ -1,24 +1,29 @@
-"""The gateway's only door to the inference service: timeouts, retries, error translation.
+"""The gateway's only door to the inference replicas: timeouts, retries, error translation.
 
 httpx errors and HTTP statuses are translated once, here: transport errors, timeouts, 429
 and 5xx become ``InferenceUnavailableError`` (retried with jittered exponential backoff that
 honours ``Retry-After``); any other 4xx becomes ``CaptionRejectedError`` (never retried).
+A caption that fails on one replica is tried at once on every other ready one before any
+back-off sleep; the pool (``gateway.inference_pool``) decides which replica comes next.
 """
 
 from __future__ import annotations
 
 import email.utils
 import time
-from dataclasses import dataclass
 
 import httpx
 from pydantic import ValidationError
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_exponential_jitter
 
 from contracts.captions import CAPTIONS_PATH, READY_PATH, CaptionParams, CaptionResponse, ReadinessResponse
+from contracts.model_info import MODEL_INFO_PATH, ModelInfo
 from contracts.problem import Problem
-from gateway.errors import CaptionRejectedError, InferenceUnavailableError
+from gateway.errors import CaptionRejectedError, InferenceModelMissingError, InferenceUnavailableError
+from gateway.inference_discovery import Resolver, resolve_addresses
+from gateway.inference_pool import InferencePool, InferenceReadiness, ReplicaProbe, Strategy
+from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -26,10 +31,11 @@ MAX_RETRY_AFTER_S = 60.0
 READY_TIMEOUT_S = 2.0
 
 
-@dataclass(frozen=True)
-class InferenceReadiness:
-    ready: bool
-    detail: str
+__all__ = ["InferenceClient", "InferenceReadiness", "parse_retry_after"]
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    return isinstance(error, InferenceUnavailableError) and not isinstance(error, InferenceModelMissingError)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -70,36 +76,50 @@ class _BackoffHonouringRetryAfter:
 
 
 class InferenceClient:
-    """Captions and readiness from the inference service over HTTP."""
+    """Captions and readiness from a pool of inference replicas over HTTP."""
 
-    def __init__(self, settings: GatewaySettings, transport: httpx.AsyncBaseTransport | None = None) -> None:
-        self.base_url = settings.inference_url.rstrip("/")
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        *,
+        metrics: GatewayMetrics | None = None,
+        resolver: Resolver = resolve_addresses,
+        strategy: Strategy = Strategy.LEAST_IN_FLIGHT,
+    ) -> None:
         self._attempts = settings.inference_attempts
         self._wait = _BackoffHonouringRetryAfter(settings.inference_backoff_s, settings.inference_backoff_max_s)
         self._timeout_s = settings.inference_timeout_s
         self._client = httpx.AsyncClient(
-            base_url=self.base_url,
             transport=transport,
             timeout=httpx.Timeout(settings.inference_timeout_s, connect=settings.inference_connect_timeout_s),
         )
+        self.pool = InferencePool(settings, self._probe, metrics=metrics, resolver=resolver, strategy=strategy)
+
+    async def start(self) -> None:
+        """Find and probe the replicas; raises ``CaptionTokensUnservableError`` for a setting no model serves."""
+        await self.pool.start()
 
     async def aclose(self) -> None:
+        await self.pool.stop()
         await self._client.aclose()
 
     async def caption(
         self, image: bytes, media_type: str, request_id: str, params: CaptionParams | None = None
     ) -> CaptionResponse:
-        """Caption ``image``; retried while the service is unavailable, up to the attempt budget."""
+        """Caption ``image``; each attempt tries every ready replica once, up to the attempt budget."""
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._attempts),
             wait=self._wait,
-            retry=retry_if_exception_type(InferenceUnavailableError),
+            retry=retry_if_exception(_worth_retrying),
             reraise=True,
         )
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._caption_once(image, media_type, request_id, params or CaptionParams())
+                    return await self._caption_round(image, media_type, request_id, params or CaptionParams())
+        except InferenceModelMissingError:
+            raise
         except InferenceUnavailableError as exc:
             raise InferenceUnavailableError(
                 f"{exc.detail} (gave up after {self._attempts} attempt{'s' if self._attempts > 1 else ''})",
@@ -107,23 +127,43 @@ class InferenceClient:
             ) from exc
         raise AssertionError("unreachable: tenacity either returns or re-raises")  # pragma: no cover
 
-    async def _caption_once(
+    async def _caption_round(
         self, image: bytes, media_type: str, request_id: str, params: CaptionParams
+    ) -> CaptionResponse:
+        """One attempt: the chosen replica, then at once each other ready replica that was not tried."""
+        reason = self.pool.unservable_reason()
+        if reason is not None:
+            raise InferenceModelMissingError(reason)
+        tried: set[str] = set()
+        last: InferenceUnavailableError | None = None
+        while (replica := self.pool.acquire(tried)) is not None:
+            tried.add(replica.url)
+            failure: InferenceUnavailableError | None = None
+            try:
+                return await self._caption_on(replica.url, image, media_type, request_id, params)
+            except InferenceUnavailableError as exc:
+                failure = last = exc
+            finally:
+                self.pool.release(replica, failure)
+        raise last or InferenceUnavailableError(self.pool.readiness().detail)
+
+    async def _caption_on(
+        self, base_url: str, image: bytes, media_type: str, request_id: str, params: CaptionParams
     ) -> CaptionResponse:
         try:
             response = await self._client.post(
-                CAPTIONS_PATH,
+                base_url + CAPTIONS_PATH,
                 content=image,
                 params=params.as_query(),
                 headers={"Content-Type": media_type, REQUEST_ID_HEADER: request_id},
             )
         except httpx.TimeoutException as exc:
             raise InferenceUnavailableError(
-                f"The inference service at {self.base_url} did not answer within {self._timeout_s:g} s"
+                f"The inference service at {base_url} did not answer within {self._timeout_s:g} s"
             ) from exc
         except httpx.TransportError as exc:
             raise InferenceUnavailableError(
-                f"The inference service at {self.base_url} could not be reached ({type(exc).__name__}: {exc})"
+                f"The inference service at {base_url} could not be reached ({type(exc).__name__}: {exc})"
             ) from exc
         if response.status_code == 429 or response.status_code >= 500:
             raise InferenceUnavailableError(
@@ -142,21 +182,32 @@ class InferenceClient:
             ) from exc
 
     async def readiness(self, request_id: str | None = None) -> InferenceReadiness:
-        """Whether the inference service is ready, in one sentence; never raises."""
+        """Probe every replica now; ready when any is. Never raises."""
+        await self.pool.refresh(request_id)
+        return self.pool.readiness()
+
+    async def _probe(self, base_url: str, request_id: str | None = None) -> ReplicaProbe:
+        """One replica's readiness, load state and token limit, in one sentence; never raises."""
         headers = {REQUEST_ID_HEADER: request_id} if request_id else {}
         try:
-            response = await self._client.get(READY_PATH, headers=headers, timeout=READY_TIMEOUT_S)
+            response = await self._client.get(base_url + READY_PATH, headers=headers, timeout=READY_TIMEOUT_S)
         except httpx.HTTPError as exc:
-            return InferenceReadiness(
-                False, f"The inference service at {self.base_url} cannot be reached ({type(exc).__name__})."
-            )
-        detail = ""
+            return ReplicaProbe(False, f"The inference service at {base_url} cannot be reached ({type(exc).__name__}).")
         try:
-            detail = ReadinessResponse.model_validate_json(response.content).detail
+            body = ReadinessResponse.model_validate_json(response.content)
         except ValidationError:
-            detail = _problem_detail(response)
-        if response.status_code == 200:
-            return InferenceReadiness(True, detail or "The inference service is ready.")
-        return InferenceReadiness(
-            False, detail or f"The inference service answered {response.status_code} to its readiness check."
-        )
+            body = ReadinessResponse(status="not_ready", detail=_problem_detail(response))
+        if response.status_code != 200:
+            detail = body.detail or f"The inference service answered {response.status_code} to its readiness check."
+            return ReplicaProbe(False, detail, load_failed=body.state == "failed")
+        limit = await self._token_limit(base_url, headers)
+        return ReplicaProbe(True, body.detail or "The inference service is ready.", max_new_tokens_limit=limit)
+
+    async def _token_limit(self, base_url: str, headers: dict[str, str]) -> int | None:
+        """``max_new_tokens_limit`` from ``GET /v1/model``; ``None`` when not told (older services)."""
+        try:
+            response = await self._client.get(base_url + MODEL_INFO_PATH, headers=headers, timeout=READY_TIMEOUT_S)
+            response.raise_for_status()
+            return ModelInfo.model_validate_json(response.content).max_new_tokens_limit
+        except (httpx.HTTPError, ValidationError):
+            return None

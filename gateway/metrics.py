@@ -43,6 +43,30 @@ class GatewayMetrics:
         self.requeued = Counter(
             "gateway_images_requeued_total", "Images put back to pending.", ["trigger"], registry=self.registry
         )
+        self.replica_requests = Counter(
+            "gateway_inference_replica_requests_total",
+            "Caption requests sent, per inference replica.",
+            ["replica"],
+            registry=self.registry,
+        )
+        self.replica_failures = Counter(
+            "gateway_inference_replica_failures_total",
+            "Caption requests that failed (unreachable, timeout, 429, 5xx), per inference replica.",
+            ["replica"],
+            registry=self.registry,
+        )
+        self.replica_in_flight = Gauge(
+            "gateway_inference_replica_in_flight",
+            "Caption requests on their way, per inference replica.",
+            ["replica"],
+            registry=self.registry,
+        )
+        self.replica_ejections = Counter(
+            "gateway_inference_replica_ejections_total",
+            "Times an inference replica was taken out for a back-off.",
+            ["replica"],
+            registry=self.registry,
+        )
 
         self.webhook_deliveries = Counter(
             "gateway_webhook_deliveries_total",

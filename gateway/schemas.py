@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from gateway.models import Image
 
@@ -124,9 +124,18 @@ class ThumbnailInfo:
 
 
 @dataclass(frozen=True)
+class ReplicaHealth:
+    url: str
+    state: Literal["ready", "ejected", "unknown"]
+    in_flight: int
+    detail: str
+
+
+@dataclass(frozen=True)
 class InferenceHealth:
     ready: bool
     detail: str
+    replicas: list[ReplicaHealth]
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from gateway.webhooks.signing import decode_secret
 
+from gateway.inference_discovery import parse_entries
+
 MIB = 1024 * 1024
+INFERENCE_URL_SCHEMES = ("http://", "https://", "dns+http://", "dns+https://")
 
 
 class GatewaySettings(BaseSettings):
@@ -43,6 +46,13 @@ class GatewaySettings(BaseSettings):
     inference_backoff_s: float = Field(default=0.5, ge=0, description="First retry delay; doubles each try.")
     inference_backoff_max_s: float = Field(default=10.0, ge=0)
     inference_probe_interval_s: float = Field(default=5.0, gt=0)
+    inference_resolve_interval_s: float = Field(
+        default=5.0, gt=0, description="How often `dns+http://` entries are resolved again."
+    )
+    inference_eject_s: float = Field(
+        default=1.0, gt=0, description="First ejection of a failing replica; doubles per ejection in a row."
+    )
+    inference_eject_max_s: float = Field(default=30.0, gt=0, description="Longest ejection of a replica.")
     poll_interval_s: float = Field(default=2.0, gt=0)
     lease_s: float = Field(default=30.0, gt=0, description="A claim not renewed for this long is taken over.")
     caption_max_new_tokens: int | None = Field(default=None, ge=1, le=128)
@@ -58,6 +68,23 @@ class GatewaySettings(BaseSettings):
         default=20.0, gt=0, description="An upload body that sends nothing for this long is answered 408."
     )
     idempotency_ttl_h: float = Field(default=24.0, gt=0, description="How long an Idempotency-Key is remembered.")
+
+    @field_validator("inference_url")
+    @classmethod
+    def _known_inference_entries(cls, value: str) -> str:
+        entries = [entry.strip() for entry in value.split(",") if entry.strip()]
+        if not entries:
+            raise ValueError("GATEWAY_INFERENCE_URL needs at least one URL")
+        for entry in entries:
+            if not entry.startswith(INFERENCE_URL_SCHEMES):
+                raise ValueError(f"{entry!r} does not start with one of {', '.join(INFERENCE_URL_SCHEMES)}")
+        parse_entries(entries)
+        return value
+
+    @property
+    def inference_urls(self) -> list[str]:
+        """The entries of ``GATEWAY_INFERENCE_URL``: base URLs and ``dns+http://NAME:PORT`` names."""
+        return [entry.strip().rstrip("/") for entry in self.inference_url.split(",") if entry.strip()]
 
     @field_validator("log_level")
     @classmethod

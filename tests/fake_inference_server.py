@@ -10,20 +10,31 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from contracts.captions import CAPTIONS_PATH, READY_PATH
-from tests.support import caption_body
+from contracts.model_info import MODEL_INFO_PATH
+from tests.support import caption_body, model_info_body
 
 
 class FakeInferenceServer:
-    """Captions after ``delay_s``; ``up=False`` answers 503 with Retry-After like a loading model."""
+    """Captions after ``delay_s``; ``up=False`` answers 503 with Retry-After like a loading model.
 
-    def __init__(self, delay_s: float = 0.0) -> None:
+    As a replica of a pool: ``caption_status`` answers captions with that status (``retry_after``
+    sets the header), ``load_failed`` reports a model that failed to load for good, and
+    ``max_new_tokens_limit`` is what ``GET /v1/model`` reports. ``host``/``port`` pick the address.
+    """
+
+    def __init__(self, delay_s: float = 0.0, host: str = "127.0.0.1", port: int = 0) -> None:
         self.delay_s = delay_s
         self.up = True
+        self.caption_status: int | None = None
+        self.retry_after: str | None = None
+        self.load_failed = False
+        self.max_new_tokens_limit: int | None = 128
+        self.in_flight = 0
         self.captions_served = 0
         self.request_ids: list[str] = []
         self._counter = itertools.count(1)
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
@@ -57,8 +68,12 @@ class FakeInferenceServer:
                 self.wfile.write(payload)
 
             def do_GET(self) -> None:
-                if self.path == READY_PATH and fake.up:
-                    self._send(200, {"status": "ready", "detail": "The fake model is ready."})
+                if self.path == MODEL_INFO_PATH and fake.up:
+                    self._send(200, model_info_body(fake.max_new_tokens_limit))
+                elif self.path == READY_PATH and fake.load_failed:
+                    self._send(503, {"status": "not_ready", "state": "failed", "detail": "The model failed to load."})
+                elif self.path == READY_PATH and fake.up:
+                    self._send(200, {"status": "ready", "state": "ready", "detail": "The fake model is ready."})
                 else:
                     self._send(503, {"status": "not_ready", "detail": "The fake model is down."})
 
@@ -69,8 +84,17 @@ class FakeInferenceServer:
                     self._send(503, {"type": "about:blank", "title": "Unavailable", "status": 503,
                                      "detail": "The fake model is down."}, {"Retry-After": "1"})  # fmt: skip
                     return
+                if fake.caption_status is not None:
+                    headers = {"Retry-After": fake.retry_after} if fake.retry_after else {}
+                    status = fake.caption_status
+                    problem = {"type": "about:blank", "title": "Scripted", "status": status, "detail": "Scripted."}
+                    self._send(status, problem, headers)
+                    return
+                with fake._lock:
+                    fake.in_flight += 1
                 time.sleep(fake.delay_s)
                 with fake._lock:
+                    fake.in_flight -= 1
                     fake.captions_served += 1
                     number = next(fake._counter)
                 self._send(200, caption_body(f"a served caption number {number}"))

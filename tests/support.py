@@ -16,6 +16,7 @@ import respx
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from contracts.captions import CAPTIONS_PATH, READY_PATH, CaptionResponse, CaptionTimings, ReadinessResponse
+from contracts.model_info import MODEL_INFO_PATH, BatchingInfo, ModelInfo
 from contracts.problem import PROBLEM_MEDIA_TYPE, Problem
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -71,6 +72,19 @@ def caption_body(text: str, model: str = "fake-blip") -> dict[str, Any]:
     ).model_dump()
 
 
+def model_info_body(max_new_tokens_limit: int | None = 128) -> dict[str, Any]:
+    """A ``GET /v1/model`` answer exactly in the shape of ``contracts.model_info.ModelInfo``."""
+    return ModelInfo(
+        name="fake-blip",
+        precision="int8",
+        execution_providers=["CPUExecutionProvider"],
+        batching=BatchingInfo(max_batch=1, max_wait_ms=0, queue_size=1),
+        is_test_model=True,
+        ready=True,
+        max_new_tokens_limit=max_new_tokens_limit,
+    ).model_dump()
+
+
 def problem_body(status: int, detail: str) -> dict[str, Any]:
     return Problem(title="error", status=status, detail=detail).model_dump(exclude_none=True)
 
@@ -83,6 +97,7 @@ class FakeInference:
     delay_s: float = 0.0
     scripted: list[httpx.Response] = field(default_factory=list)
     caption_requests: list[httpx.Request] = field(default_factory=list)
+    max_new_tokens_limit: int | None = 128
     router: respx.MockRouter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -90,6 +105,7 @@ class FakeInference:
         self.router = respx.MockRouter(base_url=FAKE_INFERENCE_URL, assert_all_called=False)
         self.router.post(CAPTIONS_PATH).mock(side_effect=self._caption)
         self.router.get(READY_PATH).mock(side_effect=self._ready)
+        self.router.get(MODEL_INFO_PATH).mock(side_effect=self._model)
 
     @property
     def transport(self) -> httpx.MockTransport:
@@ -108,7 +124,12 @@ class FakeInference:
     def _ready(self, request: httpx.Request) -> httpx.Response:
         if not self.up:
             raise httpx.ConnectError("connection refused", request=request)
-        return httpx.Response(200, json=ReadinessResponse(status="ready").model_dump())
+        return httpx.Response(200, json=ReadinessResponse(status="ready", state="ready").model_dump())
+
+    def _model(self, request: httpx.Request) -> httpx.Response:
+        if not self.up:
+            raise httpx.ConnectError("connection refused", request=request)
+        return httpx.Response(200, json=model_info_body(self.max_new_tokens_limit))
 
 
 def problem_of(response: httpx.Response) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway.deps import GatewayServices, provide_services
 from gateway.middleware import request_id_of
 from gateway.repository import ImageRepository
-from gateway.schemas import InferenceHealth, ReadinessView
+from gateway.schemas import InferenceHealth, ReadinessView, ReplicaHealth
 
 
 class HealthController(Controller):
@@ -26,9 +26,10 @@ class HealthController(Controller):
 
     @get(
         "/health/ready",
-        summary="Database reachable; inference readiness relayed",
-        description="503 when the database is unreachable. The inference service's readiness never fails "
-        "this check; `inference.detail` says in one sentence why it is not ready.",
+        summary="Database reachable; inference readiness relayed, replica by replica",
+        description="503 when the database is unreachable. Inference readiness never fails this check: "
+        "`inference.ready` is true when any replica is, `inference.detail` says in one sentence why not, and "
+        "`inference.replicas` lists each replica with its state (`ready`, `ejected` or `unknown`).",
         responses={503: ResponseSpec(data_container=ReadinessView, description="The database is unreachable.")},
     )
     async def ready(
@@ -39,7 +40,16 @@ class HealthController(Controller):
         view = ReadinessView(
             status="ready" if database_ok else "not_ready",
             database="ok" if database_ok else "unreachable",
-            inference=InferenceHealth(ready=inference.ready, detail=inference.detail),
+            inference=InferenceHealth(
+                ready=inference.ready,
+                detail=inference.detail,
+                replicas=[
+                    ReplicaHealth(
+                        url=replica.url, state=replica.state.value, in_flight=replica.in_flight, detail=replica.detail
+                    )
+                    for replica in inference.replicas
+                ],
+            ),
         )
         return Response(view, status_code=200 if database_ok else 503)
 

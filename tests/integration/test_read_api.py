@@ -7,6 +7,7 @@ import hashlib
 import io
 import time
 from typing import Any
+from unittest.mock import ANY
 from urllib.parse import unquote
 
 import pytest
@@ -14,7 +15,7 @@ from litestar.testing import AsyncTestClient
 from PIL import Image
 
 from tests.conftest import wait_for_status
-from tests.support import CORPUS_DIR, FakeInference, make_image_bytes, problem_of
+from tests.support import CORPUS_DIR, FAKE_INFERENCE_URL, FakeInference, make_image_bytes, problem_of
 
 
 async def upload(client: AsyncTestClient[Any], data: bytes | None = None, name: str = "photo.jpg") -> str:
@@ -254,13 +255,18 @@ async def test_health_relays_inference_readiness(client: AsyncTestClient[Any], f
     assert ready == {
         "status": "ready",
         "database": "ok",
-        "inference": {"ready": True, "detail": ready["inference"]["detail"]},
+        "inference": {
+            "ready": True,
+            "detail": ready["inference"]["detail"],
+            "replicas": [{"url": FAKE_INFERENCE_URL, "state": "ready", "in_flight": 0, "detail": ANY}],
+        },
     }
     fake_inference.up = False
     down = await client.get("/health/ready")
     assert down.status_code == 200
     assert down.json()["inference"]["ready"] is False
     assert "cannot be reached" in down.json()["inference"]["detail"]
+    assert down.json()["inference"]["replicas"][0]["state"] == "unknown"
 
 
 async def test_metrics_are_prometheus_text(client: AsyncTestClient[Any]) -> None:

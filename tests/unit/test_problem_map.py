@@ -32,6 +32,7 @@ EXPECTED_STATUS: list[tuple[type[errors.GatewayError], int]] = [
     (errors.ImageDecodeError, 422),
     (errors.CaptionRejectedError, 502),
     (errors.InferenceUnavailableError, 503),
+    (errors.InferenceModelMissingError, 503),
     (errors.StorageUnavailableError, 503),
 ]
 
