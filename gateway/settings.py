@@ -8,9 +8,8 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from gateway.webhooks.signing import decode_secret
-
 from gateway.inference_discovery import parse_entries
+from gateway.webhooks.signing import decode_secret
 
 MIB = 1024 * 1024
 INFERENCE_URL_SCHEMES = ("http://", "https://", "dns+http://", "dns+https://")
