@@ -29,3 +29,6 @@ class ModelInfo(BaseModel):
     batching: BatchingInfo
     is_test_model: bool = Field(description="True for the random `tiny-random` test model.")
     ready: bool
+    max_new_tokens_limit: int | None = Field(
+        default=None, ge=1, description="Largest max_new_tokens this model can serve."
+    )

@@ -21,13 +21,13 @@ from gateway.db import Database, build_engine, migrate
 from gateway.deps import GatewayServices
 from gateway.inference_client import InferenceClient
 from gateway.metrics import GatewayMetrics
-from gateway.middleware import request_id_middleware
 from gateway.pipeline import ImagePipeline
 from gateway.problems import EXCEPTION_HANDLERS
 from gateway.settings import GatewaySettings
 from gateway.storage import ImageStorage
 from gateway.uploads import UploadService
 from gateway.worker import Worker
+from servicekit.request_id import request_id_middleware
 
 log = structlog.get_logger("gateway.app")
 API_VERSION = "1.0.0"

@@ -2,31 +2,18 @@
 
 from __future__ import annotations
 
-import math
-from http import HTTPStatus
 from typing import Any
 
 import structlog
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException
 from litestar.types import ExceptionHandlersMap
 
-from contracts.problem import PROBLEM_MEDIA_TYPE, Problem
 from gateway.errors import GatewayError, StorageUnavailableError
+from servicekit.problems import handle_http_exception, handle_unexpected, problem_response
 
 log = structlog.get_logger("gateway.problems")
-PROBLEM_TYPE_PREFIX = "urn:image-pipeline:problem:"
 STORAGE_RETRY_AFTER_S = 5
-
-
-def problem_response(
-    status: int, title: str, detail: str, slug: str, retry_after_s: float | None = None, **extra: Any
-) -> Response[dict[str, Any]]:
-    problem = Problem(type=PROBLEM_TYPE_PREFIX + slug, title=title, status=status, detail=detail, **extra)
-    headers = {"Retry-After": str(max(1, math.ceil(retry_after_s)))} if retry_after_s is not None else {}
-    return Response(
-        problem.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
-    )
 
 
 def handle_gateway_error(_request: Request[Any, Any, Any], exc: GatewayError) -> Response[dict[str, Any]]:
@@ -38,19 +25,6 @@ def handle_gateway_error(_request: Request[Any, Any, Any], exc: GatewayError) ->
     return problem_response(exc.status, exc.title, exc.detail, exc.type_slug, retry_after_s)
 
 
-def handle_http_exception(_request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    status = exc.status_code
-    title = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "Error"
-    detail = exc.detail if exc.detail and exc.detail != title else f"{title}."
-    extra: dict[str, Any] = {}
-    if isinstance(exc, ValidationException) and exc.extra:
-        extra["errors"] = exc.extra
-        detail = _validation_sentence(exc.extra) or detail
-    slug = title.lower().replace(" ", "-")
-    retry_after = exc.headers.get("Retry-After") if exc.headers else None
-    return problem_response(status, title, detail, slug, float(retry_after) if retry_after else None, **extra)
-
-
 def handle_os_error(_request: Request[Any, Any, Any], exc: OSError) -> Response[dict[str, Any]]:
     log.error("storage_failed", error=str(exc))
     return problem_response(
@@ -60,21 +34,6 @@ def handle_os_error(_request: Request[Any, Any, Any], exc: OSError) -> Response[
         "storage-unavailable",
         STORAGE_RETRY_AFTER_S,
     )
-
-
-def handle_unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
-    return problem_response(500, "Internal error", "An unexpected error occurred; it has been logged.", "internal")
-
-
-def _validation_sentence(errors: Any) -> str | None:
-    if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
-        return None
-    first = errors[0]
-    key, message = first.get("key"), first.get("message")
-    if key and message:
-        return f"Invalid value for '{key}': {message}."
-    return None
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

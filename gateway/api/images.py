@@ -26,11 +26,11 @@ from gateway.api.openapi import (
 from gateway.db import Database
 from gateway.deps import GatewayServices, provide_services, require_api_key
 from gateway.errors import ImageNotFoundError, InvalidStateError
-from gateway.middleware import request_id_of
 from gateway.models import Image, ImageStatus
 from gateway.repository import ImageRepository
 from gateway.schemas import ImageDetails, ImagePage, ImageSummary, details_of, summary_of
 from gateway.storage import CONTENT_TYPES, is_image_id
+from servicekit.request_id import request_id_of
 
 ImageId = Annotated[str, Parameter(description="Image id (32 hex characters).")]
 

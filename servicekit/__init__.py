@@ -1,0 +1,1 @@
+"""Code both services share (problems, request ids, logging, sniffing); imports neither service."""
