@@ -12,7 +12,7 @@ WORKDIR /src
 RUN python -m venv /opt/venv \
     && pip install pip==25.3
 COPY pyproject.toml README.md ./
-RUN mkdir inference contracts
+RUN mkdir inference contracts servicekit
 
 # ---- serving dependencies: the `inference` extra (onnxruntime, numpy, tokenizers) -------------
 FROM venv AS builder
@@ -22,6 +22,7 @@ FROM venv AS builder
 RUN pip install ".[inference]" \
     && pip uninstall --yes image-pipeline
 COPY contracts/ contracts/
+COPY servicekit/ servicekit/
 COPY inference/ inference/
 # The serving app must import, and torch must not have slipped in through a dependency.
 RUN pip install --no-deps . \
@@ -35,6 +36,7 @@ FROM venv AS export-builder
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu ".[export]" \
     && pip uninstall --yes image-pipeline
 COPY contracts/ contracts/
+COPY servicekit/ servicekit/
 COPY inference/ inference/
 RUN pip install --no-deps . \
     && python -I -c "import contracts, inference.export, torch"
