@@ -128,6 +128,8 @@ async def test_stop_while_a_batch_is_being_gathered_answers_its_requests(make_ba
     batcher = make_batcher(SlowFakeCaptioner(), max_batch=8, max_wait_ms=5000)  # type: ignore[operator]
     image = Image.new("RGB", (5, 5))
     requests = [asyncio.create_task(batcher.submit(image, None, None)) for _ in range(3)]
+    await asyncio.sleep(0)  # the three requests run up to their queueing
+    assert all(request.done() is False for request in requests)
     async with asyncio.timeout(10):  # the worker holds all three (none queued) and waits for more
         while batcher.depth:
             await asyncio.sleep(0.005)
