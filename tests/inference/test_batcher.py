@@ -131,7 +131,9 @@ async def test_stop_while_a_batch_is_being_gathered_answers_its_requests(make_ba
     await asyncio.sleep(0)  # the three requests run up to their queueing
     assert all(request.done() is False for request in requests)
     async with asyncio.timeout(10):  # the worker holds all three (none queued) and waits for more
-        while batcher.depth:
+        while True:
+            if batcher.depth == 0:
+                break
             await asyncio.sleep(0.005)
     async with asyncio.timeout(5):
         await batcher.stop()
