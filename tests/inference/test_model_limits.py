@@ -53,11 +53,13 @@ async def test_model_info_reports_the_max_new_tokens_limit(tiny_client: AsyncTes
         ({"prompt": "x" * MAX_PROMPT_CHARS, "max_new_tokens": 1}, 200),
         ({"prompt": ""}, 200),
         ({"prompt": "", "max_new_tokens": 128}, 422),
+        ({"prompt": "   ", "max_new_tokens": 64}, 200),
+        ({"prompt": "\U0001f642 \u00e9t\u00e9 \u0000", "max_new_tokens": 8}, 200),
     ],
     ids=[
         "100-tokens", "128-tokens", "one-past-the-limit", "at-the-limit", "one-token", "40-words-and-30-tokens",
         "40-words-and-what-is-left", "40-words-default-tokens", "longest-prompt-of-words", "longest-prompt-one-word",
-        "empty-prompt", "empty-prompt-128-tokens",
+        "empty-prompt", "empty-prompt-128-tokens", "blank-prompt-at-the-limit", "emoji-accents-nul",
     ],
 )  # fmt: skip
 async def test_valid_requests_are_served_or_refused_with_422_never_500(
