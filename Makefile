@@ -51,7 +51,7 @@ format: install ## Apply ruff formatting and fixes
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-typecheck: install ## mypy --strict on gateway, inference and contracts
+typecheck: install ## mypy --strict on gateway, inference, contracts and servicekit
 	$(BIN)/mypy
 
 bench: bench-thumbnails bench-uploads bench-inference bench-scaling ## Run every benchmark and print its tables

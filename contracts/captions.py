@@ -7,6 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 CAPTIONS_PATH = "/v1/captions"
 READY_PATH = "/health/ready"
 MAX_NEW_TOKENS_LIMIT = 128
+"""The API's bound on ``max_new_tokens``; a model may serve fewer (``ModelInfo.max_new_tokens_limit``)."""
+MAX_PROMPT_CHARS = 500
 
 
 class CaptionParams(BaseModel):
@@ -14,7 +16,7 @@ class CaptionParams(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    prompt: str | None = Field(default=None, max_length=500, description="Conditional captioning prefix.")
+    prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS, description="Conditional captioning prefix.")
     max_new_tokens: int | None = Field(
         default=None, ge=1, le=MAX_NEW_TOKENS_LIMIT, description="Upper bound on generated tokens."
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:image-pipeline:problem:"
+"""Both services name their problem types ``PROBLEM_TYPE_PREFIX + slug``."""
 
 
 class Problem(BaseModel):

@@ -14,7 +14,7 @@ COPY pyproject.toml README.md ./
 # empty package dirs let setuptools build the project; the project itself is uninstalled again.
 # Every version is pinned in pyproject.toml, hence the DL3013 ignore.
 # hadolint ignore=DL3013
-RUN mkdir gateway contracts \
+RUN mkdir gateway contracts servicekit \
     && pip install ".[gateway]" \
     && pip uninstall --yes image-pipeline
 COPY contracts/ contracts/

@@ -12,7 +12,7 @@ WORKDIR /src
 RUN python -m venv /opt/venv \
     && pip install pip==25.3
 COPY pyproject.toml README.md ./
-RUN mkdir inference contracts
+RUN mkdir inference contracts servicekit
 
 # ---- serving dependencies: the `inference` extra (onnxruntime, numpy, tokenizers) -------------
 FROM venv AS builder

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uvicorn
 
 from gateway.app import create_app
-from gateway.log import configure_logging
 from gateway.settings import GatewaySettings
+from servicekit.log import configure_logging
 
 
 def main() -> None:

@@ -21,7 +21,6 @@ from gateway.deps import GatewayServices
 from gateway.inference_client import InferenceClient
 from gateway.inference_pool import CaptionTokensUnservableError
 from gateway.metrics import GatewayMetrics
-from gateway.middleware import head_as_get, options_allow_all, request_id_middleware
 from gateway.pipeline import ImagePipeline
 from gateway.problems import EXCEPTION_HANDLERS
 from gateway.settings import GatewaySettings
@@ -31,6 +30,7 @@ from gateway.web.pages import template_config, web_routes
 from gateway.webhooks.sender import WebhookSender
 from gateway.worker import Worker
 from servicekit.apidocs import api_docs_plugins
+from servicekit.request_id import head_as_get, options_allow_all, request_id_middleware
 
 log = structlog.get_logger("gateway.app")
 API_VERSION = "1.0.0"

@@ -1,4 +1,4 @@
-"""Pure image functions: sniff the format, read the header, decode, metadata, thumbnails.
+"""Pure image functions: check the sniffed format, read the header, decode, metadata, thumbnails.
 
 Nothing here touches the database, the network or the event loop.
 """
@@ -16,8 +16,8 @@ from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 from gateway.errors import ImageDecodeError, ImageTooLargeError, UnreadableImageError, UnsupportedImageError
 from gateway.jpeg_decoder import decode_jpeg
 from gateway.png_pixels import sixteen_bit_grey_on_white, transparency_in_pixel_units
+from servicekit.sniffing import describe_unsupported, sniff_format
 
-SNIFF_BYTES = 32
 WHITE = (255, 255, 255)
 _TRANSPOSE_FOR_ORIENTATION = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -28,45 +28,6 @@ _TRANSPOSE_FOR_ORIENTATION = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-_OTHER_SIGNATURES: tuple[tuple[bytes, str], ...] = (
-    (b"GIF87a", "GIF"),
-    (b"GIF89a", "GIF"),
-    (b"BM", "BMP"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"\x00\x00\x01\x00", "ICO"),
-    (b"8BPS", "PSD"),
-    (b"%PDF", "PDF"),
-    (b"\xff\x0a", "JPEG XL"),
-    (b"\x00\x00\x00\x0cJXL ", "JPEG XL"),
-)
-
-
-def sniff_format(head: bytes) -> str | None:
-    """``"JPEG"`` or ``"PNG"`` judged by the leading bytes alone, else None."""
-    if head.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    return None
-
-
-def describe_unsupported(head: bytes) -> str:
-    """A name for what the leading bytes look like, for error messages."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WebP"
-    if head[4:8] == b"ftyp":
-        brand = head[8:12]
-        return "AVIF" if brand.startswith(b"avi") else "HEIC/HEIF" if brand.startswith(b"he") else "ISO media"
-    for signature, name in _OTHER_SIGNATURES:
-        if head.startswith(signature):
-            return name
-    stripped = head.lstrip().lower()
-    if stripped.startswith((b"<svg", b"<?xml")):
-        return "SVG/XML"
-    if stripped.startswith((b"<!doctype", b"<html")):
-        return "HTML"
-    return "an unknown format"
 
 
 def ensure_supported(head: bytes) -> str:

@@ -29,12 +29,13 @@ from gateway.errors import (
     UploadTimeoutError,
     UploadTooLargeError,
 )
-from gateway.imaging import SNIFF_BYTES, ensure_supported, read_header
+from gateway.imaging import ensure_supported, read_header
 from gateway.metrics import GatewayMetrics
 from gateway.models import Image, RejectionReason
 from gateway.repository import ImageRepository
 from gateway.settings import GatewaySettings
 from gateway.storage import ImageStorage, new_image_id
+from servicekit.sniffing import SNIFF_BYTES
 
 IMAGE_FIELD = "image"
 MAX_FILENAME_CHARS = 255

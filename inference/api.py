@@ -13,19 +13,26 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from contracts.captions import CAPTIONS_PATH, MAX_NEW_TOKENS_LIMIT, CaptionResponse, CaptionTimings, ReadinessResponse
+from contracts.captions import (
+    CAPTIONS_PATH,
+    MAX_NEW_TOKENS_LIMIT,
+    MAX_PROMPT_CHARS,
+    CaptionResponse,
+    CaptionTimings,
+    ReadinessResponse,
+)
 from contracts.model_info import MODEL_INFO_PATH, BatchingInfo, ModelInfo
-from inference.captioner import ModelDescription
-from inference.errors import InvalidRequestError, ModelNotReadyError
+from inference.batcher import Batcher
+from inference.captioner import Captioner, ModelDescription
+from inference.errors import InvalidRequestError, ModelLoadFailedError, ModelNotReadyError
 from inference.export_names import is_test_model_name
 from inference.openapi import NOT_READY, CaptionOperation, caption_problems
 from inference.preprocess import decode_image
 from inference.sessions import available_providers
-from inference.state import InferenceServices
+from inference.state import InferenceServices, ModelPhase, ModelState
 
 log = structlog.get_logger("inference.api")
 NOT_READY_RETRY_AFTER_S = 5.0
-MAX_PROMPT_CHARS = 500
 
 
 def provide_services(state: State) -> InferenceServices:
@@ -54,16 +61,16 @@ class InferenceController(Controller):
     ) -> CaptionResponse:
         started = time.perf_counter()
         model = services.model
-        if not model.ready or model.batcher is None:
-            raise ModelNotReadyError(model.detail, retry_after_s=NOT_READY_RETRY_AFTER_S)
+        captioner, batcher = _serving_model(model)
         if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
             raise InvalidRequestError(f"The prompt is longer than {MAX_PROMPT_CHARS} characters.")
+        await anyio.to_thread.run_sync(captioner.check_request, prompt or None, max_new_tokens)
         body = await request.body()
         if not body:
             raise InvalidRequestError("The request body is empty; send the image bytes.")
         image = await anyio.to_thread.run_sync(decode_image, body, services.settings.max_image_pixels)
         decoded_ms = (time.perf_counter() - started) * 1000
-        result, timings = await model.batcher.submit(image, prompt or None, max_new_tokens)
+        result, timings = await batcher.submit(image, prompt or None, max_new_tokens)
         services.metrics.requests.labels("200").inc()
         response = CaptionResponse(
             caption=result.caption,
@@ -102,6 +109,7 @@ class InferenceController(Controller):
             ),
             is_test_model=described.is_test_model,
             ready=model.ready,
+            max_new_tokens_limit=described.max_new_tokens_limit,
         )
 
     @get("/health/live", summary="The process is up")
@@ -112,10 +120,24 @@ class InferenceController(Controller):
     async def ready(self, services: NamedDependency[InferenceServices]) -> Response[ReadinessResponse]:
         model = services.model
         if model.ready:
-            return Response(ReadinessResponse(status="ready", detail=model.detail))
-        headers = {"Retry-After": str(int(NOT_READY_RETRY_AFTER_S))}
-        return Response(ReadinessResponse(status="not_ready", detail=model.detail), status_code=503, headers=headers)
+            return Response(ReadinessResponse(status="ready", detail=model.detail, state=model.phase))
+        # A failed load is final: no short Retry-After that would invite polling.
+        loading = model.phase is ModelPhase.LOADING
+        headers = {"Retry-After": str(int(NOT_READY_RETRY_AFTER_S))} if loading else {}
+        body = ReadinessResponse(status="not_ready", detail=model.detail, state=model.phase)
+        return Response(body, status_code=503, headers=headers)
 
     @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST)
     async def metrics(self, services: NamedDependency[InferenceServices]) -> Response[bytes]:
         return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+def _serving_model(model: ModelState) -> tuple[Captioner, Batcher]:
+    """The loaded model, or a 503 that says whether to come back soon (loading) or not (failed)."""
+    if model.ready and model.captioner is not None and model.batcher is not None:
+        return model.captioner, model.batcher
+    if model.phase is ModelPhase.FAILED:
+        raise ModelLoadFailedError(model.detail, extensions={"state": ModelPhase.FAILED.value})
+    raise ModelNotReadyError(
+        model.detail, retry_after_s=NOT_READY_RETRY_AFTER_S, extensions={"state": ModelPhase.LOADING.value}
+    )

@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import re
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
 import structlog
 from litestar import Litestar
-from litestar.datastructures import MutableScopeHeaders
-from litestar.enums import ScopeType
 from litestar.openapi import OpenAPIConfig
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from PIL import Image
 
 from inference.api import InferenceController
@@ -27,33 +22,12 @@ from inference.model_files import ModelFilesError
 from inference.model_source import ModelUnavailableError, resolve_model_dir
 from inference.problems import EXCEPTION_HANDLERS
 from inference.settings import InferenceSettings
-from inference.state import InferenceServices, ModelState
+from inference.state import InferenceServices, ModelPhase, ModelState
 from servicekit.apidocs import api_docs_plugins
+from servicekit.request_id import head_as_get, options_allow_all, request_id_middleware
 
 log = structlog.get_logger("inference.app")
-_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 WARM_UP_SIZE_PX = 64
-
-
-def request_id_middleware(app: ASGIApp) -> ASGIApp:
-    """Keep the caller's X-Request-ID (the gateway's) in the logs and on the response."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        supplied = next((value.decode("latin-1") for name, value in scope["headers"] if name == b"x-request-id"), "")
-        request_id = supplied if _SAFE_REQUEST_ID.fullmatch(supplied) else uuid.uuid4().hex
-
-        async def send_with_id(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableScopeHeaders.from_message(message)["x-request-id"] = request_id
-            await send(message)
-
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            await app(scope, receive, send_with_id)
-
-    return middleware
 
 
 async def load_model(services: InferenceServices, captioner: Captioner | None) -> None:
@@ -66,11 +40,12 @@ async def load_model(services: InferenceServices, captioner: Captioner | None) -
         warm_up = Image.new("RGB", (WARM_UP_SIZE_PX, WARM_UP_SIZE_PX), (128, 128, 128))
         await anyio.to_thread.run_sync(captioner.caption_batch, [warm_up], None, 2)
     except (ModelUnavailableError, ModelFilesError, OSError) as exc:
-        state.detail = f"No model can be served: {exc}"
+        state.phase, state.detail = ModelPhase.FAILED, f"No model can be served: {exc}"
         log.error("model_unavailable", model=settings.model, reason=str(exc))  # noqa: TRY400 (the reason is enough)
         return
     except Exception as exc:  # onnxruntime and tokenizers raise their own types: never hang in "loading"
         reason = (str(exc).strip().splitlines() or [""])[0][:300]
+        state.phase = ModelPhase.FAILED
         state.detail = (
             f"No model can be served: loading {settings.model} failed ({type(exc).__name__}: {reason}). "
             "Export it again, or set INFERENCE_MODEL to another model."
@@ -87,7 +62,7 @@ async def load_model(services: InferenceServices, captioner: Captioner | None) -
     if state.description.is_test_model:
         state.detail += " It is the random tiny-random TEST model: its captions are nonsense words."
         log.warning("test_model_served", model=state.description.name)
-    state.ready = True
+    state.phase = ModelPhase.READY
     services.metrics.ready.set(1)
     log.info("model_ready", **dataclasses.asdict(state.description))
 
@@ -121,5 +96,5 @@ def create_app(settings: InferenceSettings | None = None, *, captioner: Captione
     )
     # Litestar runs app-level middleware only for matched routes; wrapping its ASGI handler gives
     # 404 and 405 answers (and their logs) a request id too.
-    app.asgi_handler = request_id_middleware(app.asgi_handler)
+    app.asgi_handler = request_id_middleware(options_allow_all(head_as_get(app.asgi_handler)))
     return app

@@ -10,6 +10,8 @@ from typing import Protocol
 
 from PIL import Image
 
+from contracts.captions import MAX_NEW_TOKENS_LIMIT
+from inference.errors import BeyondModelLimitError
 from inference.generate import OnnxSession, cross_attention_cache, greedy_decode
 from inference.model_files import (
     DECODER_FILE,
@@ -41,6 +43,7 @@ class ModelDescription:
     precision: str
     execution_providers: list[str]
     is_test_model: bool
+    max_new_tokens_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,44 @@ class Captioner(Protocol):
     ) -> tuple[list[CaptionResult], BatchTimings]: ...
 
     def describe(self) -> ModelDescription: ...
+
+    def check_request(self, prompt: str | None, max_new_tokens: int | None) -> None:
+        """Raise ``BeyondModelLimitError`` for a request the model has no positions for."""
+
+
+def new_token_budget(max_positions: int | None, prompt_tokens: int, asked: int | None, default: int) -> int:
+    """How many new tokens to generate; ``BeyondModelLimitError`` when the decoder's positions cannot hold them.
+
+    Every token fed to the decoder takes a position: the bos, the prompt, and each new token but the
+    last (it is never fed back). So ``prompt_tokens + max_new_tokens`` must not exceed ``max_positions``.
+    A default budget shrinks to fit; an asked-for one is refused, naming the limit.
+    """
+    if max_positions is None:  # an export that predates max_positions: nothing to check against
+        return asked or default
+    room = max_positions - prompt_tokens
+    limits: dict[str, str | int] = {
+        "max_new_tokens_limit": min(max_positions, MAX_NEW_TOKENS_LIMIT),
+        "prompt_tokens": prompt_tokens,
+    }
+    if room < 1:
+        raise BeyondModelLimitError(
+            f"The prompt is {prompt_tokens} tokens long, but this model has {max_positions} positions: "
+            f"a prompt may take at most {max_positions - 1} tokens.",
+            extensions=limits,
+        )
+    if asked is None:
+        return min(default, room)
+    if asked > room:
+        reason = (
+            f"the prompt takes {prompt_tokens} of its {max_positions} positions, leaving room for {room} new tokens"
+            if prompt_tokens
+            else f"its limit is {room} new tokens (the decoder has {max_positions} positions)"
+        )
+        raise BeyondModelLimitError(
+            f"max_new_tokens={asked} is beyond this model: {reason}.",
+            extensions=limits,
+        )
+    return asked
 
 
 def _ms_since(started: float) -> float:
@@ -102,6 +143,13 @@ class BlipCaptioner:
         """transformers' default: ``max_length`` counts the bos and the prompt too."""
         return max(1, self.generation.max_length - 1 - len(prompt_ids))
 
+    def token_budget(self, prompt_ids: list[int], max_new_tokens: int | None) -> int:
+        default = self.default_max_new_tokens(prompt_ids)
+        return new_token_budget(self.generation.max_positions, len(prompt_ids), max_new_tokens, default)
+
+    def check_request(self, prompt: str | None, max_new_tokens: int | None) -> None:
+        self.token_budget(self.tokenizer.encode_prompt(prompt) if prompt else [], max_new_tokens)
+
     def caption_batch(
         self, images: list[Image.Image], prompt: str | None, max_new_tokens: int | None
     ) -> tuple[list[CaptionResult], BatchTimings]:
@@ -115,7 +163,7 @@ class BlipCaptioner:
             cross = cross_attention_cache(self.vision, pixels, self.generation.num_layers)
             encode_ms = _ms_since(started)
             started = time.perf_counter()
-            budget = max_new_tokens or self.default_max_new_tokens(prompt_ids)
+            budget = self.token_budget(prompt_ids, max_new_tokens)
             generated = greedy_decode(self.decoder, cross, prompt_ids, self.generation, budget)
             results = [
                 CaptionResult(self.tokenizer.decode(row.token_ids), row.token_ids, row.new_tokens) for row in generated
@@ -129,4 +177,11 @@ class BlipCaptioner:
             precision=self.manifest.precision,
             execution_providers=self.providers,
             is_test_model=self.manifest.is_test_model,
+            max_new_tokens_limit=self.max_new_tokens_limit,
         )
+
+    @property
+    def max_new_tokens_limit(self) -> int | None:
+        """Largest max_new_tokens served without a prompt: the decoder's positions, within the API's bound."""
+        positions = self.generation.max_positions
+        return None if positions is None else min(positions, MAX_NEW_TOKENS_LIMIT)

@@ -5,13 +5,16 @@ InferenceServiceError
 ├── UnreadableImageError (422): JPEG/PNG bytes that cannot be decoded
 ├── ImageTooLargeError (413): too many pixels by the header
 ├── InvalidRequestError (400): bad query parameters
-├── ModelNotReadyError (503, Retry-After): loading, or no model could be had
+├── BeyondModelLimitError (422): more new tokens (or a longer prompt) than the model has positions for
+├── ModelNotReadyError (503, Retry-After): the model is still loading, or the service is stopping
+├── ModelLoadFailedError (503, no Retry-After): the model failed to load; retrying soon will not help
 ├── QueueFullError (503, Retry-After): the request queue is full
 └── CaptionTimeoutError (503, Retry-After): the caption did not finish in time
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import ClassVar
 
 
@@ -20,10 +23,14 @@ class InferenceServiceError(Exception):
     title: ClassVar[str] = "Internal error"
     type_slug: ClassVar[str] = "internal-error"
 
-    def __init__(self, detail: str, *, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, detail: str, *, retry_after_s: float | None = None, extensions: Mapping[str, str | int] | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.retry_after_s = retry_after_s
+        self.extensions = dict(extensions or {})
+        """Extra members of the problem body (RFC 9457 extensions)."""
 
 
 class UnsupportedImageError(InferenceServiceError):
@@ -50,10 +57,22 @@ class InvalidRequestError(InferenceServiceError):
     type_slug = "invalid-request"
 
 
+class BeyondModelLimitError(InferenceServiceError):
+    status = 422
+    title = "Beyond the model's limit"
+    type_slug = "beyond-model-limit"
+
+
 class ModelNotReadyError(InferenceServiceError):
     status = 503
     title = "Model not ready"
     type_slug = "model-not-ready"
+
+
+class ModelLoadFailedError(InferenceServiceError):
+    status = 503
+    title = "Model failed to load"
+    type_slug = "model-load-failed"
 
 
 class QueueFullError(InferenceServiceError):

@@ -55,6 +55,9 @@ class GenerationConfig(BaseModel):
     num_heads: int = Field(ge=1)
     head_size: int = Field(ge=1)
     vocab_size: int = Field(ge=1)
+    max_positions: int | None = Field(
+        default=None, ge=1, description="Position slots of the text decoder (None in exports made before it was kept)."
+    )
     decoding: Literal["greedy"] = Field(
         default="greedy", description="What the runtime does: argmax at every step, no sampling, one beam."
     )

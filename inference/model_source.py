@@ -78,6 +78,7 @@ async def _run_export(settings: InferenceSettings, target: Path) -> None:
             code = await process.wait()
     except TimeoutError:
         process.kill()
+        await process.wait()  # reap it: no zombie, no "subprocess still running" at garbage collection
         raise ModelUnavailableError(
             f"Exporting '{settings.model}' took longer than {settings.export_timeout_s:g} s."
         ) from None

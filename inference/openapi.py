@@ -19,12 +19,15 @@ CAPTION_PROBLEMS = {
     400: "An empty body, a prompt over 500 characters, or a bad max_new_tokens.",
     413: "The body is over INFERENCE_MAX_BODY_BYTES or the image has too many pixels.",
     415: "Not a JPEG or PNG.",
-    422: "JPEG/PNG bytes that cannot be decoded.",
-    503: "The model is loading or cannot be had, the queue is full, or the caption timed out (Retry-After).",
+    422: "JPEG/PNG bytes that cannot be decoded, or max_new_tokens (with the prompt) beyond the model's positions"
+    " (`max_new_tokens_limit` in /v1/model).",
+    503: "The model is loading, the queue is full, or the caption timed out (Retry-After); or the model failed"
+    ' to load (`state: "failed"`, no Retry-After: retrying soon will not help).',
 }
 NOT_READY = {
     503: ResponseSpec(
-        data_container=ReadinessResponse, description="Not ready: the model is loading, or why it cannot be served."
+        data_container=ReadinessResponse,
+        description='Not ready: the model is loading (Retry-After), or it failed to load (`state: "failed"`).',
     )
 }
 

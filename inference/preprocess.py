@@ -15,19 +15,16 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from inference.errors import ImageTooLargeError, UnreadableImageError, UnsupportedImageError
 from inference.model_files import PreprocessConfig
-
-
-def sniff_format(data: bytes) -> str:
-    if data.startswith(b"\xff\xd8\xff"):
-        return "JPEG"
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "PNG"
-    raise UnsupportedImageError("The body is not a JPEG or PNG image (judged by its leading bytes).")
+from servicekit.sniffing import SNIFF_BYTES, describe_unsupported, sniff_format
 
 
 def decode_image(data: bytes, max_pixels: int) -> Image.Image:
     """The upright RGB image in ``data``; 415/422/413 errors for what cannot be captioned."""
     image_format = sniff_format(data)
+    if image_format is None:
+        raise UnsupportedImageError(
+            f"The body looks like {describe_unsupported(data[:SNIFF_BYTES])}; only JPEG and PNG images are accepted."
+        )
     try:
         with Image.open(io.BytesIO(data), formats=[image_format]) as opened:
             width, height = opened.size

@@ -1,1 +1,1 @@
-"""Code both services share: Litestar plugins and small modules, importing neither service."""
+"""Code both services share (problems, request ids, HTTP methods, logging, sniffing, API docs); imports neither."""

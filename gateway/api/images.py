@@ -34,11 +34,11 @@ from gateway.idempotency import (
     forget_image,
     idempotency_key_of,
 )
-from gateway.middleware import request_id_of
 from gateway.models import Image, ImageStatus
 from gateway.repository import ImageRepository
 from gateway.schemas import ImageDetails, ImagePage, ImageSummary, details_of, summary_of
 from gateway.storage import CONTENT_TYPES, is_image_id
+from servicekit.request_id import request_id_of
 
 # The pattern is documentation only: a malformed id is a 404 like an unknown one (API.md), not a 400.
 ImageId = Annotated[

@@ -23,11 +23,11 @@ from litestar.types import ControllerRouterHandler
 from gateway.api.images import ImageId, load_image
 from gateway.deps import GatewayServices, provide_services
 from gateway.errors import GatewayError, InvalidQueryError
-from gateway.middleware import request_id_of
 from gateway.models import ImageStatus
 from gateway.repository import ImageRepository
 from gateway.schemas import ImageDetails, StatsView, details_of, stats_of
 from gateway.web.formatting import TEMPLATE_GLOBALS
+from servicekit.request_id import request_id_of
 
 WEB_DIR = Path(__file__).parent
 PAGE_SIZE = 30

@@ -208,6 +208,7 @@ def _write_side_files(blip: BlipForConditionalGeneration, image_processor: Any, 
             num_heads=text.num_attention_heads,
             head_size=text.hidden_size // text.num_attention_heads,
             vocab_size=text.vocab_size,
+            max_positions=text.max_position_embeddings,
         ),
     )
 

@@ -31,3 +31,20 @@ class SlowFakeCaptioner:
 
     def describe(self) -> ModelDescription:
         return ModelDescription("fake", None, "fp32", ["CPUExecutionProvider"], is_test_model=True)
+
+    def check_request(self, prompt: str | None, max_new_tokens: int | None) -> None:
+        """The fake has no positions to run out of."""
+
+
+class GatedFakeCaptioner(SlowFakeCaptioner):
+    """Holds every call (the warm-up too) until ``gate`` is set: the service stays "loading" meanwhile."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.gate = threading.Event()
+
+    def caption_batch(
+        self, images: list[Image.Image], prompt: str | None, max_new_tokens: int | None
+    ) -> tuple[list[CaptionResult], BatchTimings]:
+        assert self.gate.wait(timeout=120), "the test never opened the gate"
+        return super().caption_batch(images, prompt, max_new_tokens)

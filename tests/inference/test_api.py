@@ -19,7 +19,7 @@ from contracts.captions import CaptionResponse
 from inference.app import create_app
 from inference.captioner import Captioner
 from inference.settings import InferenceSettings
-from tests.inference.fakes import SlowFakeCaptioner
+from tests.inference.fakes import GatedFakeCaptioner, SlowFakeCaptioner
 from tests.support import make_image_bytes, png_header_only, problem_of
 
 
@@ -137,22 +137,46 @@ async def test_model_info_says_what_is_served(fake_client: AsyncTestClient[Any])
     assert info["ready"] is True
 
 
-async def test_a_model_that_cannot_be_had_leaves_the_service_up_and_not_ready(
+async def test_a_model_that_cannot_be_had_leaves_the_service_up_and_says_the_failure_is_final(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     app = create_app(settings_for(tmp_path, model="Salesforce/blip-image-captioning-large"))
     async with AsyncTestClient(app=app) as client:
         readiness = await wait_until_settled(client, timeout_s=120)
-        assert readiness["status"] == "not_ready"
+        assert (readiness["status"], readiness["state"]) == ("not_ready", "failed")
         assert "Hugging Face Hub is unreachable" in readiness["detail"]
         assert "INFERENCE_MODEL=tiny-random" in readiness["detail"]
+        ready_response = await client.get("/health/ready")
+        assert ready_response.status_code == 503
+        assert "retry-after" not in ready_response.headers, "retrying soon will not help"
         response = await post_image(client, make_image_bytes())
         assert response.status_code == 503
-        assert int(response.headers["retry-after"]) >= 1
-        assert "No model can be served" in problem_of(response)["detail"]
+        assert "retry-after" not in response.headers
+        problem = problem_of(response)
+        assert problem["type"] == "urn:image-pipeline:problem:model-load-failed"
+        assert problem["state"] == "failed"
+        assert "No model can be served" in problem["detail"]
         assert (await client.get("/health/live")).status_code == 200
         assert (await client.get("/v1/model")).json()["ready"] is False
+
+
+async def test_a_loading_model_is_503_with_a_short_retry_after_and_state_loading(tmp_path: Path) -> None:
+    captioner = GatedFakeCaptioner()
+    app = create_app(settings_for(tmp_path), captioner=captioner)
+    async with AsyncTestClient(app=app) as client:
+        try:
+            ready_response = await client.get("/health/ready")
+            assert ready_response.status_code == 503
+            assert ready_response.json()["state"] == "loading"
+            assert ready_response.headers["retry-after"] == "5"
+            response = await post_image(client, make_image_bytes())
+            assert (response.status_code, response.headers["retry-after"]) == (503, "5")
+            assert problem_of(response)["state"] == "loading"
+        finally:
+            captioner.gate.set()
+        readiness = await wait_until_settled(client)
+        assert (readiness["status"], readiness["state"]) == ("ready", "ready")
 
 
 async def test_request_id_is_kept(fake_client: AsyncTestClient[Any]) -> None:

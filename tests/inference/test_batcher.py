@@ -12,6 +12,7 @@ from PIL import Image
 
 from inference import errors
 from inference.batcher import Batcher
+from inference.captioner import BatchTimings, CaptionResult
 from inference.metrics import InferenceMetrics
 from inference.problems import EXCEPTION_HANDLERS
 from tests.inference.fakes import SlowFakeCaptioner
@@ -79,6 +80,29 @@ async def test_a_caption_that_takes_too_long_times_out(make_batcher: object) -> 
         await batcher.submit(Image.new("RGB", (5, 5)), None, None)
 
 
+class FailingOnceCaptioner(SlowFakeCaptioner):
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def caption_batch(
+        self, images: list[Image.Image], prompt: str | None, max_new_tokens: int | None
+    ) -> tuple[list[CaptionResult], BatchTimings]:
+        self.calls += 1
+        if self.calls == 1:
+            raise RuntimeError("onnxruntime fell over")
+        return super().caption_batch(images, prompt, max_new_tokens)
+
+
+async def test_a_failed_model_call_fails_its_batch_and_the_worker_goes_on(make_batcher: object) -> None:
+    batcher = make_batcher(FailingOnceCaptioner(), max_batch=4, max_wait_ms=50)  # type: ignore[operator]
+    image = Image.new("RGB", (5, 5))
+    first = await asyncio.gather(*(batcher.submit(image, None, None) for _ in range(2)), return_exceptions=True)
+    assert [str(outcome) for outcome in first] == ["onnxruntime fell over"] * 2
+    result, _ = await batcher.submit(image, None, None)
+    assert result.caption == "fake 5x5"
+
+
 @pytest.mark.parametrize(
     ("error_class", "status"),
     [
@@ -86,7 +110,9 @@ async def test_a_caption_that_takes_too_long_times_out(make_batcher: object) -> 
         (errors.ImageTooLargeError, 413),
         (errors.UnsupportedImageError, 415),
         (errors.UnreadableImageError, 422),
+        (errors.BeyondModelLimitError, 422),
         (errors.ModelNotReadyError, 503),
+        (errors.ModelLoadFailedError, 503),
         (errors.QueueFullError, 503),
         (errors.CaptionTimeoutError, 503),
     ],
@@ -128,7 +154,13 @@ async def test_stop_while_a_batch_is_being_gathered_answers_its_requests(make_ba
     batcher = make_batcher(SlowFakeCaptioner(), max_batch=8, max_wait_ms=5000)  # type: ignore[operator]
     image = Image.new("RGB", (5, 5))
     requests = [asyncio.create_task(batcher.submit(image, None, None)) for _ in range(3)]
-    await asyncio.sleep(0.05)  # the worker holds all three and waits for more
+    await asyncio.sleep(0)  # the three requests run up to their queueing
+    assert all(request.done() is False for request in requests)
+    async with asyncio.timeout(10):  # the worker holds all three (none queued) and waits for more
+        while True:
+            if batcher.depth == 0:
+                break
+            await asyncio.sleep(0.005)
     async with asyncio.timeout(5):
         await batcher.stop()
         outcomes = await asyncio.gather(*requests, return_exceptions=True)

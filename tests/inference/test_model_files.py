@@ -36,6 +36,12 @@ def test_generation_settings_are_written_out_in_full(exported_model: ModelExport
     assert generation["decoding"] == "greedy"
     assert {"bos_token_id", "eos_token_id", "pad_token_id", "max_length"} <= set(generation)
     assert generation["pad_token_id"] is not None  # config.json may omit it; the export must not
+    assert generation["max_positions"] == 64, "the text decoder's max_position_embeddings"
+
+
+def test_a_dir_without_a_manifest_is_not_an_exported_model(tmp_path: Path) -> None:
+    with pytest.raises(ModelFilesError, match=r"not an exported model dir \(no manifest\.json\)"):
+        load_manifest(tmp_path)
 
 
 def test_an_altered_file_is_refused_at_load(exported_model: ModelExporter, tmp_path: Path) -> None:
@@ -108,5 +114,5 @@ async def test_a_model_that_fails_to_load_leaves_the_service_not_ready_with_the_
         while (body := (await client.get("/health/ready")).json())["detail"] == "The model is loading.":
             assert time.monotonic() < deadline, "the service is stuck loading"
             await asyncio.sleep(0.05)
-    assert body["status"] == "not_ready"
+    assert (body["status"], body["state"]) == ("not_ready", "failed")
     assert body["detail"].startswith("No model can be served")

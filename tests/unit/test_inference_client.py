@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 from typing import Any
 
 import httpx
@@ -80,16 +80,24 @@ async def test_timeouts_are_unavailable(router: respx.MockRouter) -> None:
         await client.caption(b"x", "image/jpeg", "r")
 
 
-async def test_retry_after_is_honoured(router: respx.MockRouter) -> None:
+async def test_retry_after_is_honoured(router: respx.MockRouter, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The clock is the boundary: record what tenacity asks to sleep instead of waiting it out.
+    waits: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def record_sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", record_sleep)
     route = router.post(CAPTIONS_PATH)
     route.side_effect = [
-        httpx.Response(503, headers={"Retry-After": "1"}, json=problem_body(503, "loading")),
+        httpx.Response(503, headers={"Retry-After": "3"}, json=problem_body(503, "loading")),
         httpx.Response(200, json=caption_body("ok")),
     ]
     client = make_client(router)
-    started = time.monotonic()
-    await client.caption(b"x", "image/jpeg", "r")
-    assert time.monotonic() - started >= 0.95
+    assert (await client.caption(b"x", "image/jpeg", "r")).caption == "ok"
+    assert waits == [3.0], "the server's Retry-After, not the 0.01-0.02 s backoff"
 
 
 async def test_a_body_that_is_not_a_caption_is_unavailable(router: respx.MockRouter) -> None:

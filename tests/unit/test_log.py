@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import structlog
 
-from gateway.log import configure_logging
+from servicekit.log import configure_logging
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def restore_logging() -> Iterator[None]:
 
 
 def test_events_are_json_lines_with_context(tmp_path: Path, restore_logging: None) -> None:
-    log_file = configure_logging(tmp_path / "logs", max_bytes=10_000, backup_count=1)
+    log_file = configure_logging(tmp_path / "logs", service="gateway", max_bytes=10_000, backup_count=1)
     with structlog.contextvars.bound_contextvars(image_id="abc", request_id="req-1"):
         structlog.get_logger("test").info("stage_completed", stage="decode", duration_ms=1.5)
     logging.getLogger("third.party").warning("plain %s", "message")
@@ -41,7 +41,7 @@ def test_events_are_json_lines_with_context(tmp_path: Path, restore_logging: Non
 
 
 def test_log_files_are_size_bounded(tmp_path: Path, restore_logging: None) -> None:
-    log_file = configure_logging(tmp_path, max_bytes=2_000, backup_count=2)
+    log_file = configure_logging(tmp_path, service="gateway", max_bytes=2_000, backup_count=2)
     for number in range(200):
         structlog.get_logger("test").info("filler", number=number, padding="x" * 50)
     files = sorted(tmp_path.glob("gateway.jsonl*"))
@@ -55,7 +55,7 @@ def test_an_unwritable_log_dir_keeps_the_console(
 ) -> None:
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the log dir should be")
-    configure_logging(blocker / "logs", max_bytes=10_000, backup_count=1)
+    configure_logging(blocker / "logs", service="inference", max_bytes=10_000, backup_count=1)
     structlog.get_logger("test").info("still_logging", image_id="abc")
     console = capsys.readouterr().err
     assert "log_file_unwritable" in console, "the lost file log is announced"

@@ -1,4 +1,9 @@
-"""Structured logging: console for people, rotating JSON lines under the log dir for machines."""
+"""Structured logging for both services: console for people, rotating JSON lines under the log dir for machines.
+
+Configured once at start (``python -m gateway`` / ``python -m inference``), nothing at import time.
+Litestar's ``StructlogPlugin`` was not taken: it brings its own processors and request logging and
+has no size-rotated JSON file with a read-only fallback; this setup is shorter than configuring it.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +16,11 @@ from pathlib import Path
 import structlog
 
 
-def configure_logging(
-    log_dir: Path, *, service: str = "gateway", level: str = "INFO", max_bytes: int, backup_count: int
-) -> Path:
-    """Route structlog and stdlib logging to the console and a size-bounded JSON lines file."""
+def configure_logging(log_dir: Path, *, service: str, level: str = "INFO", max_bytes: int, backup_count: int) -> Path:
+    """Route structlog and stdlib logging to the console and ``<log_dir>/<service>.jsonl`` (size-rotated).
+
+    A log dir that cannot be written keeps the console and logs ``log_file_unwritable``.
+    """
     with contextlib.suppress(OSError):
         log_dir.mkdir(parents=True, exist_ok=True)
     log_file = log_dir / f"{service}.jsonl"
@@ -66,9 +72,9 @@ def configure_logging(
         handler.close()
     root.addHandler(console)
     root.addHandler(json_file)
-    root.setLevel(level)
+    root.setLevel(level.upper())
     for noisy in ("httpx", "httpcore", "uvicorn.access", "alembic.runtime.migration"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if unwritable:
-        structlog.get_logger("gateway.log").warning("log_file_unwritable", detail=unwritable)
+        structlog.get_logger("servicekit.log").warning("log_file_unwritable", detail=unwritable)
     return log_file

@@ -20,6 +20,9 @@ def request_id_of(scope: Scope) -> str:
 
 
 def request_id_middleware(app: ASGIApp) -> ASGIApp:
+    """Wrap ``app.asgi_handler`` with it: Litestar runs app-level middleware only for matched routes,
+    and 404/405 answers (and their logs) need a request id too."""
+
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
