@@ -25,7 +25,8 @@ from gateway.middleware import request_id_middleware
 from gateway.pipeline import ImagePipeline
 from gateway.problems import EXCEPTION_HANDLERS
 from gateway.settings import GatewaySettings
-from gateway.storage import ImageStorage
+from gateway.storage import build_blob_store
+from gateway.storage.sweeper import OrphanSweeper
 from gateway.uploads import UploadService
 from gateway.worker import Worker
 
@@ -47,6 +48,8 @@ def create_app(
             yield
         finally:
             await services.worker.stop()
+            await services.sweeper.stop()
+            await services.storage.aclose()
             await services.inference.aclose()
             services.database.dispose()
             log.info("gateway_stopped")
@@ -74,8 +77,8 @@ def create_app(
 async def _start_services(
     settings: GatewaySettings, inference_transport: httpx.AsyncBaseTransport | None
 ) -> GatewayServices:
-    storage = ImageStorage(settings.data_dir)
-    await anyio.to_thread.run_sync(storage.prepare)
+    storage = build_blob_store(settings)
+    await storage.start()  # never raises for a wrong endpoint/credential/bucket: readiness says which
     engine = build_engine(settings.resolved_database_url)
     await anyio.to_thread.run_sync(migrate, engine)
     database = Database(engine)
@@ -83,6 +86,7 @@ async def _start_services(
     inference = InferenceClient(settings, transport=inference_transport)
     pipeline = ImagePipeline(settings, database, storage, inference, metrics)
     worker = Worker(settings, database, pipeline, inference, metrics)
+    sweeper = OrphanSweeper(storage, database, settings.storage_orphan_grace_s, settings.storage_check_interval_s)
     services = GatewayServices(
         settings=settings,
         database=database,
@@ -91,13 +95,16 @@ async def _start_services(
         metrics=metrics,
         uploads=UploadService(settings, database, storage, metrics),
         worker=worker,
+        sweeper=sweeper,
         started_monotonic=time.monotonic(),
     )
     await worker.start()
+    sweeper.start()
     log.info(
         "gateway_started",
         database=engine.url.render_as_string(hide_password=True),
-        data_dir=str(storage.root),
+        storage=storage.description,
+        storage_ready=storage.readiness() or "ok",
         inference_url=settings.inference_url,
         workers=settings.workers,
     )

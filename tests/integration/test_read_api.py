@@ -255,6 +255,7 @@ async def test_health_relays_inference_readiness(client: AsyncTestClient[Any], f
         "status": "ready",
         "database": "ok",
         "inference": {"ready": True, "detail": ready["inference"]["detail"]},
+        "storage": "ok",
     }
     fake_inference.up = False
     down = await client.get("/health/ready")
