@@ -61,7 +61,7 @@ def client_config() -> AioConfig:
         s3={"addressing_style": "path"},
         connect_timeout=3,
         read_timeout=30,
-        retries={"max_attempts": 3, "mode": "standard"},
+        retries={"max_attempts": 2, "mode": "standard"},  # one retry: callers have their own
         # Checksums only where S3 demands them: S3-compatible servers differ on the newer trailers.
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
@@ -79,6 +79,7 @@ class S3BlobStore:
         self.uploads_dir = settings.data_dir.resolve() / "uploads"
         self._settings = settings
         self._check_interval_s = settings.storage_check_interval_s
+        self._retry_s = min(settings.storage_check_interval_s, RETRY_NOT_READY_S)
         self._problem: str | None = "The object store has not been reached yet."
         self._client: S3Client | None = None
         self._stack = AsyncExitStack()
@@ -154,7 +155,7 @@ class S3BlobStore:
 
     async def _keep_checking(self) -> None:
         while True:
-            await asyncio.sleep(self._check_interval_s if self._problem is None else RETRY_NOT_READY_S)
+            await asyncio.sleep(self._check_interval_s if self._problem is None else self._retry_s)
             try:
                 await self.check()
             except Exception:  # the checker must outlive a bug; it is logged
