@@ -53,9 +53,16 @@ class S3Server:
         return self.root / bucket
 
     def files(self, bucket: str = BUCKET) -> set[str]:
-        """Keys stored in ``bucket``: files below its directory, as relative posix paths."""
+        """Keys stored in ``bucket``: files below its directory, as relative posix paths.
+
+        rclone's own ``.rclone_temp_*`` files (a PUT in progress, or one killed) are not objects.
+        """
         folder = self.bucket_dir(bucket)
-        return {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
+        return {
+            path.relative_to(folder).as_posix()
+            for path in folder.rglob("*")
+            if path.is_file() and not path.name.startswith(".rclone_temp_")
+        }
 
     def start(self, *extra_args: str, timeout_s: float = 30) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
