@@ -94,11 +94,13 @@ class S3BlobStore:
 
     async def start(self) -> None:
         await anyio.to_thread.run_sync(self._prepare_spools)
-        await self.open()
+        if self._client is None:
+            await self.open()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(STARTUP_CHECK_S):
                 await self.check()
-        self._checker = asyncio.create_task(self._keep_checking(), name="s3-readiness")
+        if self._checker is None:
+            self._checker = asyncio.create_task(self._keep_checking(), name="s3-readiness")
 
     def _prepare_spools(self) -> None:
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
