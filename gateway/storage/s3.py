@@ -12,16 +12,13 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import anyio.to_thread
 import structlog
-from aiobotocore.config import AioConfig
-from aiobotocore.session import get_session
 
 from gateway.errors import StorageUnavailableError
 from gateway.settings import GatewaySettings
@@ -34,6 +31,7 @@ from gateway.storage.layout import (
     original_key,
     thumbnail_key,
 )
+from gateway.storage.s3_client import create_client, server_time
 from gateway.storage.s3_errors import (
     S3_FAILURES,
     S3Target,
@@ -53,19 +51,6 @@ STARTUP_CHECK_S = 5.0
 RETRY_NOT_READY_S = 2.0
 DELETE_BATCH = 1000
 UNAVAILABLE_DETAIL = "The object store could not be used; nothing was kept."
-
-
-def client_config() -> AioConfig:
-    return AioConfig(
-        signature_version="s3v4",
-        s3={"addressing_style": "path"},
-        connect_timeout=3,
-        read_timeout=30,
-        retries={"max_attempts": 2, "mode": "standard"},  # one retry: callers have their own
-        # Checksums only where S3 demands them: S3-compatible servers differ on the newer trailers.
-        request_checksum_calculation="when_required",
-        response_checksum_validation="when_required",
-    )
 
 
 class S3BlobStore:
@@ -109,18 +94,7 @@ class S3BlobStore:
 
     async def open(self) -> None:
         """Create the client (no request is made)."""
-        settings = self._settings
-        secret = settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None
-        self._client = await self._stack.enter_async_context(
-            get_session().create_client(
-                "s3",
-                endpoint_url=self.target.endpoint_url,
-                region_name=settings.s3_region,
-                aws_access_key_id=settings.s3_access_key_id,
-                aws_secret_access_key=secret,
-                config=client_config(),
-            )
-        )
+        self._client = await self._stack.enter_async_context(create_client(self._settings, self.target.endpoint_url))
 
     async def aclose(self) -> None:
         if self._checker is not None:
@@ -266,7 +240,7 @@ class S3BlobStore:
         paginator = self.client.get_paginator("list_objects_v2")
         with self._errors():
             async for page in paginator.paginate(Bucket=self.target.bucket, Prefix=self.prefix + MARKS):
-                server_now = _server_time(page.get("ResponseMetadata", {}).get("HTTPHeaders", {}))
+                server_now = server_time(page.get("ResponseMetadata", {}).get("HTTPHeaders", {}))
                 cutoff = server_now - timedelta(seconds=older_than_s)
                 found += [
                     item["Key"].rsplit("/", 1)[-1]
@@ -277,9 +251,3 @@ class S3BlobStore:
 
     async def clear_marks(self, image_ids: Sequence[str]) -> None:
         await self.delete_keys([self.prefix + MARKS + image_id for image_id in image_ids])
-
-
-def _server_time(headers: dict[str, str]) -> datetime:
-    with contextlib.suppress(KeyError, TypeError, ValueError):
-        return parsedate_to_datetime(headers["date"])
-    return datetime.now(UTC)
