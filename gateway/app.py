@@ -24,7 +24,8 @@ from gateway.metrics import GatewayMetrics
 from gateway.pipeline import ImagePipeline
 from gateway.problems import EXCEPTION_HANDLERS
 from gateway.settings import GatewaySettings
-from gateway.storage import ImageStorage
+from gateway.storage import build_blob_store
+from gateway.storage.sweeper import OrphanSweeper
 from gateway.uploads import UploadService
 from gateway.web.pages import template_config, web_routes
 from gateway.webhooks.sender import WebhookSender
@@ -54,6 +55,8 @@ def create_app(
         finally:
             await services.worker.stop()
             await services.webhooks.stop()
+            await services.sweeper.stop()
+            await services.storage.aclose()
             await services.inference.aclose()
             services.database.dispose()
             log.info("gateway_stopped")
@@ -85,8 +88,8 @@ async def _start_services(
     inference_transport: httpx.AsyncBaseTransport | None,
     webhook_transport: httpx.AsyncBaseTransport | None,
 ) -> GatewayServices:
-    storage = ImageStorage(settings.data_dir)
-    await anyio.to_thread.run_sync(storage.prepare)
+    storage = build_blob_store(settings)
+    await storage.start()  # never raises for a wrong endpoint/credential/bucket: readiness says which
     engine = build_engine(settings.resolved_database_url)
     await anyio.to_thread.run_sync(migrate, engine)
     database = Database(engine)
@@ -95,6 +98,7 @@ async def _start_services(
     await _start_inference(inference, database)
     pipeline = ImagePipeline(settings, database, storage, inference, metrics)
     worker = Worker(settings, database, pipeline, inference, metrics)
+    sweeper = OrphanSweeper(storage, database, settings.storage_orphan_grace_s, settings.storage_check_interval_s)
     services = GatewayServices(
         settings=settings,
         database=database,
@@ -104,14 +108,17 @@ async def _start_services(
         uploads=UploadService(settings, database, storage, metrics),
         worker=worker,
         webhooks=WebhookSender(settings, database, metrics, transport=webhook_transport),
+        sweeper=sweeper,
         started_monotonic=time.monotonic(),
     )
     await worker.start()
     await services.webhooks.start()
+    sweeper.start()
     log.info(
         "gateway_started",
         database=engine.url.render_as_string(hide_password=True),
-        data_dir=str(storage.root),
+        storage=storage.description,
+        storage_ready=storage.readiness() or "ok",
         inference_url=settings.inference_url,
         workers=settings.workers,
     )

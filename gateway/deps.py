@@ -16,7 +16,8 @@ from gateway.errors import AuthenticationRequiredError
 from gateway.inference_client import InferenceClient
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
-from gateway.storage import ImageStorage
+from gateway.storage import BlobStore
+from gateway.storage.sweeper import OrphanSweeper
 from gateway.uploads import UploadService
 from gateway.webhooks.sender import WebhookSender
 from gateway.worker import Worker
@@ -28,12 +29,13 @@ class GatewayServices:
 
     settings: GatewaySettings
     database: Database
-    storage: ImageStorage
+    storage: BlobStore
     inference: InferenceClient
     metrics: GatewayMetrics
     uploads: UploadService
     worker: Worker
     webhooks: WebhookSender
+    sweeper: OrphanSweeper
     started_monotonic: float
 
     @property

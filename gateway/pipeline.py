@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.from_thread
 import anyio.to_thread
 import structlog
 
@@ -23,7 +25,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.models import CaptionStatus, Image, ImageStatus, utc_now
 from gateway.repository import ImageRepository
 from gateway.settings import GatewaySettings
-from gateway.storage import ImageStorage
+from gateway.storage import BlobNotFoundError, BlobStore
 
 log = structlog.get_logger("gateway.pipeline")
 
@@ -51,7 +53,7 @@ class ImagePipeline:
         self,
         settings: GatewaySettings,
         database: Database,
-        storage: ImageStorage,
+        storage: BlobStore,
         inference: InferenceClient,
         metrics: GatewayMetrics,
     ) -> None:
@@ -68,7 +70,7 @@ class ImagePipeline:
         with structlog.contextvars.bound_contextvars(image_id=image.id, request_id=image.request_id):
             medium_jpeg: bytes | None = None
             if not (image.metadata_done and image.thumbnails_done):
-                outcome = await anyio.to_thread.run_sync(self._cpu_stages, image, limiter=self._cpu_limiter)
+                outcome = await self._cpu_stages_on_original(image)
                 self._log_cpu_stages(outcome)
                 if not await self._save_cpu_outcome(image, token, outcome):
                     return
@@ -77,9 +79,17 @@ class ImagePipeline:
                 medium_jpeg = outcome.medium.data if outcome.medium else None
             await self._caption_stage(image, token, medium_jpeg)
 
-    def _cpu_stages(self, image: Image) -> CpuOutcome:
+    async def _cpu_stages_on_original(self, image: Image) -> CpuOutcome:
+        """The Pillow stages on a local file of the original (the stored file, or an S3 download)."""
+        started = time.perf_counter()
+        try:
+            async with self.storage.original_file(image.id, image.format) as path:
+                return await anyio.to_thread.run_sync(self._cpu_stages, image, path, limiter=self._cpu_limiter)
+        except BlobNotFoundError:
+            return self._failed(CpuOutcome(), "decode", started, "The original file is missing from storage.")
+
+    def _cpu_stages(self, image: Image, path: Path) -> CpuOutcome:
         settings, outcome = self.settings, CpuOutcome()
-        path = self.storage.original_path(image.id, image.format)
         started = time.perf_counter()
         try:
             decoded = decode(path, image.format, settings.medium_thumbnail_px)
@@ -100,8 +110,8 @@ class ImagePipeline:
                 settings.medium_thumbnail_px,
                 settings.thumbnail_quality,
             )
-            self.storage.write_thumbnail(image.id, "medium", outcome.medium.data)
-            self.storage.write_thumbnail(image.id, "small", outcome.small.data)
+            anyio.from_thread.run(self.storage.put_thumbnail, image.id, "medium", outcome.medium.data)
+            anyio.from_thread.run(self.storage.put_thumbnail, image.id, "small", outcome.small.data)
         except (OSError, ValueError) as exc:
             return self._failed(outcome, "thumbnails", started, f"Thumbnails could not be made: {exc}.")
         outcome.timings_ms["thumbnails"] = _elapsed_ms(started)
@@ -159,8 +169,7 @@ class ImagePipeline:
                 text, model, outcome = reused.caption_text, reused.caption_model, "reused"
             else:
                 if medium_jpeg is None:
-                    medium_path = self.storage.thumbnail_path(image.id, "medium")
-                    medium_jpeg = await anyio.Path(medium_path).read_bytes()
+                    medium_jpeg = await self.storage.read_thumbnail(image.id, "medium")
                 response = await self.inference.caption(
                     medium_jpeg, "image/jpeg", image.request_id, self._caption_params
                 )
@@ -228,4 +237,4 @@ class ImagePipeline:
     async def _discard_if_deleted(self, image_id: str) -> None:
         exists = await self.database.read(lambda session: ImageRepository(session).get(image_id) is not None)
         if not exists:
-            await anyio.to_thread.run_sync(self.storage.delete_image, image_id)
+            await self.storage.delete_image(image_id)

@@ -143,6 +143,7 @@ class ReadinessView:
     status: str
     database: str
     inference: InferenceHealth
+    storage: str = "ok"  # "ok", or one sentence naming what is wrong with the blob store
 
 
 def image_links(image_id: str) -> ImageLinks:

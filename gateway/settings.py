@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, Self
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -13,6 +14,7 @@ from gateway.webhooks.signing import decode_secret
 
 MIB = 1024 * 1024
 INFERENCE_URL_SCHEMES = ("http://", "https://", "dns+http://", "dns+https://")
+S3_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 class GatewaySettings(BaseSettings):
@@ -85,6 +87,17 @@ class GatewaySettings(BaseSettings):
         """The entries of ``GATEWAY_INFERENCE_URL``: base URLs and ``dns+http://NAME:PORT`` names."""
         return [entry.strip().rstrip("/") for entry in self.inference_url.split(",") if entry.strip()]
 
+    # Blob storage (gateway/storage/): the data dir, or an S3-compatible bucket.
+    storage_backend: Literal["local", "s3"] = "local"
+    s3_endpoint_url: str | None = None
+    s3_bucket: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_region: str = "us-east-1"
+    s3_prefix: str = ""
+    storage_check_interval_s: float = Field(default=10.0, gt=0, description="Object store probe and sweep period.")
+    storage_orphan_grace_s: float = Field(default=30.0, ge=0, description="Age before an unclaimed object is swept.")
+
     @field_validator("log_level")
     @classmethod
     def _upper_log_level(cls, value: str) -> str:
@@ -112,6 +125,41 @@ class GatewaySettings(BaseSettings):
             raise ValueError("GATEWAY_WEBHOOK_URLS needs GATEWAY_WEBHOOK_SECRET to sign the deliveries")
         if self.webhook_secret is not None:
             decode_secret(self.webhook_secret.get_secret_value())
+        return self
+
+    @field_validator("s3_prefix")
+    @classmethod
+    def _normalized_prefix(cls, value: str) -> str:
+        """``a/b`` -> ``a/b/``; no empty, ``.`` or ``..`` segments (S3 servers refuse such keys)."""
+        value = value.strip("/")
+        if not value:
+            return ""
+        if any(segment in ("", ".", "..") for segment in value.split("/")):
+            raise ValueError("GATEWAY_S3_PREFIX must be path segments like 'photos/prod', without '.', '..' or '//'")
+        return value + "/"
+
+    @field_validator("s3_bucket")
+    @classmethod
+    def _valid_bucket_name(cls, value: str | None) -> str | None:
+        if value is not None and not S3_BUCKET_NAME.fullmatch(value):
+            raise ValueError("GATEWAY_S3_BUCKET must be 3-63 lowercase letters, digits, '.' or '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _s3_settings_complete(self) -> Self:
+        if self.storage_backend != "s3":
+            return self
+        required = {
+            "GATEWAY_S3_ENDPOINT_URL": self.s3_endpoint_url,
+            "GATEWAY_S3_BUCKET": self.s3_bucket,
+            "GATEWAY_S3_ACCESS_KEY_ID": self.s3_access_key_id,
+            "GATEWAY_S3_SECRET_ACCESS_KEY": self.s3_secret_access_key,
+        }
+        missing = [name for name, value in required.items() if not value]
+        if missing:
+            raise ValueError(f"GATEWAY_STORAGE_BACKEND=s3 needs {', '.join(missing)} to be set")
+        if not (self.s3_endpoint_url or "").startswith(("http://", "https://")):
+            raise ValueError("GATEWAY_S3_ENDPOINT_URL must be an http:// or https:// URL")
         return self
 
     @property

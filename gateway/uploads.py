@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import BinaryIO
 
+import anyio.from_thread
 import anyio.to_thread
 import structlog
 from litestar.exceptions.http_exceptions import InternalServerException, RequestEntityTooLarge
@@ -34,7 +35,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.models import Image, RejectionReason
 from gateway.repository import ImageRepository
 from gateway.settings import GatewaySettings
-from gateway.storage import ImageStorage, new_image_id
+from gateway.storage import BlobStore, new_image_id
 from servicekit.sniffing import SNIFF_BYTES
 
 IMAGE_FIELD = "image"
@@ -157,7 +158,7 @@ class UploadService:
     """Turns one HTTP upload into a pending image row, or a counted refusal."""
 
     def __init__(
-        self, settings: GatewaySettings, database: Database, storage: ImageStorage, metrics: GatewayMetrics
+        self, settings: GatewaySettings, database: Database, storage: BlobStore, metrics: GatewayMetrics
     ) -> None:
         self.settings = settings
         self.database = database
@@ -208,11 +209,14 @@ class UploadService:
             size_bytes=part.size_bytes,
             sha256=part.sha256,
         )
-        original = self.storage.commit_upload(image_id, header.format)
+        # The original is stored before the row commits: a 202 means it is kept. A crash in
+        # between leaves a sweep mark (S3) that removes the blob once the grace period passes.
+        anyio.from_thread.run(self.storage.put_original, image_id, header.format, part.path)
         try:
             self.database.run_sync(lambda session: ImageRepository(session).add(image))
         except BaseException:
-            original.unlink(missing_ok=True)
+            with contextlib.suppress(Exception):
+                anyio.from_thread.run(self.storage.delete_image, image_id)
             raise
         return image
 

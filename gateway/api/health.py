@@ -26,19 +26,25 @@ class HealthController(Controller):
 
     @get(
         "/health/ready",
-        summary="Database reachable; inference readiness relayed, replica by replica",
-        description="503 when the database is unreachable. Inference readiness never fails this check: "
-        "`inference.ready` is true when any replica is, `inference.detail` says in one sentence why not, and "
-        "`inference.replicas` lists each replica with its state (`ready`, `ejected` or `unknown`).",
-        responses={503: ResponseSpec(data_container=ReadinessView, description="The database is unreachable.")},
+        summary="Database and blob store reachable; inference readiness relayed, replica by replica",
+        description="503 when the database is unreachable or the blob store cannot be used (`storage` "
+        "then says in one sentence whether the endpoint, the credentials or the bucket is wrong). "
+        "Inference readiness never fails this check: `inference.ready` is true when any replica is, "
+        "`inference.detail` says in one sentence why not, and `inference.replicas` lists each replica with its "
+        "state (`ready`, `ejected` or `unknown`).",
+        responses={
+            503: ResponseSpec(data_container=ReadinessView, description="The database or the blob store is unusable.")
+        },
     )
     async def ready(
         self, request: Request[Any, Any, Any], services: NamedDependency[GatewayServices]
     ) -> Response[ReadinessView]:
         database_ok = await services.database.ping()
+        storage_problem = services.storage.readiness()
         inference = await services.inference.readiness(request_id_of(request.scope))
+        ready = database_ok and storage_problem is None
         view = ReadinessView(
-            status="ready" if database_ok else "not_ready",
+            status="ready" if ready else "not_ready",
             database="ok" if database_ok else "unreachable",
             inference=InferenceHealth(
                 ready=inference.ready,
@@ -50,8 +56,9 @@ class HealthController(Controller):
                     for replica in inference.replicas
                 ],
             ),
+            storage=storage_problem or "ok",
         )
-        return Response(view, status_code=200 if database_ok else 503)
+        return Response(view, status_code=200 if ready else 503)
 
     @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST, include_in_schema=True)
     async def metrics(self, services: NamedDependency[GatewayServices]) -> Response[bytes]:

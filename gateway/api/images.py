@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+from email.utils import format_datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import anyio.to_thread
 from litestar import Controller, Request, Response, delete, get, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import Parameter
-from litestar.response import File
+from litestar.response import Stream
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 from sqlmodel import Session
 
@@ -37,7 +38,7 @@ from gateway.idempotency import (
 from gateway.models import Image, ImageStatus
 from gateway.repository import ImageRepository
 from gateway.schemas import ImageDetails, ImagePage, ImageSummary, details_of, summary_of
-from gateway.storage import CONTENT_TYPES, is_image_id
+from gateway.storage import CONTENT_TYPES, BlobNotFoundError, is_image_id
 from servicekit.request_id import request_id_of
 
 # The pattern is documentation only: a malformed id is a 404 like an unknown one (API.md), not a 400.
@@ -142,18 +143,18 @@ class ImagesController(Controller):
             {400: MALFORMED, 404: UNKNOWN_IMAGE + " Also when the original is no longer stored.", 503: STORAGE_FAILED}
         ),
     )
-    async def get_original(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> File:
+    async def get_original(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> Stream:
         image = await load_image(services.database, image_id)
-        path = services.storage.original_path(image.id, image.format)
-        if not await anyio.Path(path).exists():
-            raise ImageNotFoundError(f"The original of image {image_id} is no longer stored.")
-        return File(
-            path=path,
-            media_type=CONTENT_TYPES[image.format],
-            content_disposition_type="inline",
-            headers={"Content-Disposition": content_disposition(image.filename)},
-            etag=None,
-        )
+        try:
+            blob = await services.storage.open_original(image.id, image.format)
+        except BlobNotFoundError as exc:
+            raise ImageNotFoundError(f"The original of image {image_id} is no longer stored.") from exc
+        headers = {
+            "Content-Disposition": content_disposition(image.filename),
+            "Content-Length": str(blob.info.size_bytes),
+            "Last-Modified": format_datetime(blob.info.modified_at.astimezone(UTC), usegmt=True),
+        }
+        return Stream(blob.chunks, media_type=CONTENT_TYPES[image.format], headers=headers)
 
     @delete(
         "/{image_id:str}",
@@ -165,6 +166,8 @@ class ImagesController(Controller):
     async def delete_image(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> None:
         if not is_image_id(image_id):
             raise ImageNotFoundError(f"'{image_id[:64]}' is not an image id.")
+        # Marked first: a crash after the row is gone still leaves the sweeper a mark for the blobs.
+        await services.storage.mark_for_sweep(image_id)
 
         def delete_row(session: Session) -> bool:
             forget_image(session, image_id)
@@ -173,7 +176,7 @@ class ImagesController(Controller):
         deleted = await services.database.write(delete_row)
         if not deleted:
             raise ImageNotFoundError(f"No image with id {image_id}.")
-        await anyio.to_thread.run_sync(services.storage.delete_image, image_id)
+        await services.storage.delete_image(image_id)
 
     @post(
         "/{image_id:str}/retry",

@@ -6,7 +6,6 @@ import hashlib
 from typing import Annotated, Any
 from urllib.parse import quote
 
-import anyio
 from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.datastructures import ResponseSpec
@@ -25,6 +24,7 @@ from gateway.deps import GatewayServices, provide_services
 from gateway.errors import ImageNotFoundError, ThumbnailNotAvailableError, ThumbnailNotReadyError
 from gateway.models import Image, ImageStatus
 from gateway.schemas import ThumbnailInfo, image_links
+from gateway.storage import BlobNotFoundError
 
 NOT_READY_RETRY_AFTER_S = 2.0
 THUMBNAIL_SIZES = ["small", "medium"]
@@ -109,9 +109,8 @@ class ThumbnailsController(Controller):
                 id=image.id, size=size, url=url, width=dimensions[0], height=dimensions[1], caption=image.caption_text
             )
             return Response(info, media_type="application/json", headers=headers)
-        path = services.storage.thumbnail_path(image.id, "small" if size == "small" else "medium")
         try:
-            data = await anyio.Path(path).read_bytes()
-        except FileNotFoundError as exc:
+            data = await services.storage.read_thumbnail(image.id, "small" if size == "small" else "medium")
+        except BlobNotFoundError as exc:
             raise ImageNotFoundError(f"The {size} thumbnail of image {image_id} is no longer stored.") from exc
         return Response(content=data, media_type="image/jpeg", headers=headers)

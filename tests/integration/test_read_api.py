@@ -260,6 +260,7 @@ async def test_health_relays_inference_readiness(client: AsyncTestClient[Any], f
             "detail": ready["inference"]["detail"],
             "replicas": [{"url": FAKE_INFERENCE_URL, "state": "ready", "in_flight": 0, "detail": ANY}],
         },
+        "storage": "ok",
     }
     fake_inference.up = False
     down = await client.get("/health/ready")

@@ -1,0 +1,110 @@
+"""A wrong endpoint, credential or bucket: the gateway runs, is not ready, and says which in one sentence."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from litestar.testing import AsyncTestClient
+
+from tests.conftest import SettingsFactory
+from tests.processes import free_port, gateway_process
+from tests.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server, running_s3_server, s3_settings_for
+from tests.storage.conftest import AppFactory, local_files
+from tests.support import FAKE_INFERENCE_URL, make_image_bytes, problem_of
+
+
+async def assert_not_ready_saying(client: AsyncTestClient[Any], sentence: str) -> None:
+    """Readiness 503 naming the cause, liveness fine, and an upload refused with a 503 problem."""
+    ready = await client.get("/health/ready")
+    assert ready.status_code == 503, ready.text
+    assert ready.json()["status"] == "not_ready"
+    assert ready.json()["database"] == "ok"
+    assert ready.json()["storage"] == sentence
+    assert (await client.get("/health/live")).status_code == 200
+    refused = await client.post("/api/images", files={"image": ("a.jpg", make_image_bytes(), "image/jpeg")})
+    assert refused.status_code == 503
+    assert problem_of(refused)["title"] == "Storage unavailable"
+
+
+@pytest.mark.parametrize(
+    ("wrong", "sentence"),
+    [
+        (
+            {"s3_secret_access_key": "not-the-secret-123"},
+            "rejected the secret access key (GATEWAY_S3_SECRET_ACCESS_KEY).",
+        ),
+        ({"s3_access_key_id": "unknown-key-id"}, "does not know the access key id (GATEWAY_S3_ACCESS_KEY_ID)."),
+    ],
+    ids=["wrong-secret", "unknown-key-id"],
+)
+async def test_wrong_credentials_leave_the_gateway_not_ready_saying_which(
+    make_s3_settings: SettingsFactory, open_app: AppFactory, s3_server: S3Server, wrong: dict[str, str], sentence: str
+) -> None:
+    settings = make_s3_settings(**wrong)
+    async with open_app(settings) as client:
+        await assert_not_ready_saying(client, f"The S3 endpoint {s3_server.url} {sentence}")
+    assert local_files(settings.data_dir) == []
+
+
+async def test_an_unreachable_endpoint_leaves_the_gateway_not_ready(
+    make_settings: SettingsFactory, open_app: AppFactory
+) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    async with open_app(make_settings(**s3_settings_for(endpoint))) as client:
+        await assert_not_ready_saying(client, f"The S3 endpoint {endpoint} cannot be reached.")
+
+
+async def test_a_missing_bucket_that_cannot_be_created_leaves_the_gateway_not_ready(
+    make_settings: SettingsFactory, open_app: AppFactory, tmp_path: Path
+) -> None:
+    with running_s3_server(tmp_path / "s3-root", "--read-only") as server:  # CreateBucket fails there
+        async with open_app(make_settings(**s3_settings_for(server.url))) as client:
+            await assert_not_ready_saying(
+                client, "The S3 bucket 'photos' does not exist and could not be created (InternalError)."
+            )
+
+
+async def test_the_gateway_turns_ready_once_the_endpoint_answers(
+    make_settings: SettingsFactory, open_app: AppFactory, tmp_path: Path
+) -> None:
+    port = free_port()
+    async with open_app(make_settings(**s3_settings_for(f"http://127.0.0.1:{port}"))) as client:
+        assert (await client.get("/health/ready")).status_code == 503
+        with running_s3_server(tmp_path / "s3-root", port=port):
+            deadline = time.monotonic() + 20
+            while (ready := await client.get("/health/ready")).status_code != 200:
+                assert time.monotonic() < deadline, ready.text
+                await asyncio.sleep(0.1)
+            assert ready.json()["storage"] == "ok"
+            upload = await client.post("/api/images", files={"image": ("a.jpg", make_image_bytes(), "image/jpeg")})
+            assert upload.status_code == 202, upload.text
+
+
+@pytest.mark.slow
+def test_a_gateway_process_with_wrong_credentials_keeps_running_not_ready(s3_server: S3Server, tmp_path: Path) -> None:
+    env = {
+        "GATEWAY_STORAGE_BACKEND": "s3",
+        "GATEWAY_S3_ENDPOINT_URL": s3_server.url,
+        "GATEWAY_S3_BUCKET": "photos",
+        "GATEWAY_S3_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "GATEWAY_S3_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY + "-wrong",
+        "GATEWAY_STORAGE_CHECK_INTERVAL_S": "0.2",
+    }
+    gateway = gateway_process(tmp_path, FAKE_INFERENCE_URL, **env)
+    gateway.start()
+    try:
+        time.sleep(1.0)  # several background retries happen meanwhile; the process must still be up
+        ready = httpx.get(f"{gateway.url}/health/ready", timeout=10)
+        assert gateway.process is not None
+        assert gateway.process.poll() is None
+        assert ready.status_code == 503
+        assert ready.json()["storage"] == (
+            f"The S3 endpoint {s3_server.url} rejected the secret access key (GATEWAY_S3_SECRET_ACCESS_KEY)."
+        )
+    finally:
+        gateway.stop()
