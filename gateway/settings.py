@@ -43,6 +43,12 @@ class GatewaySettings(BaseSettings):
     poll_interval_s: float = Field(default=2.0, gt=0)
     lease_s: float = Field(default=30.0, gt=0, description="A claim not renewed for this long is taken over.")
     caption_max_new_tokens: int | None = Field(default=None, ge=1, le=128)
+    caption_max_cycles: int = Field(
+        default=5, ge=1, description="Caption cycles ending unavailable while inference is ready, then failed."
+    )
+    events_retention_h: float = Field(default=24.0, gt=0, description="Events older than this are pruned.")
+    events_heartbeat_s: float = Field(default=15.0, gt=0, description="SSE heartbeat comment interval.")
+    events_poll_interval_s: float = Field(default=0.5, gt=0, description="SSE poll (PostgreSQL: fallback).")
 
     @field_validator("log_level")
     @classmethod
