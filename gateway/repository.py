@@ -11,6 +11,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm.attributes import set_attribute
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -37,13 +38,13 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _oldest(condition: ColumnElement[bool]) -> Select[str, datetime, str]:
+def _oldest(condition: ColumnElement[bool], limit: int) -> Select[str, datetime, str]:
     # Served by the (status, created_at, id) index: one probe however many images are finished.
     return (
         select(col(Image.id), col(Image.created_at), col(Image.status))
         .where(condition)
         .order_by(col(Image.created_at), col(Image.id))
-        .limit(1)
+        .limit(limit)
         .with_for_update(skip_locked=True)
     )
 
@@ -56,12 +57,17 @@ class ImageRepository:
 
     def add(self, image: Image) -> Image:
         """Insert an accepted upload (``pending``): counted, and ``image.accepted`` recorded."""
-        self.session.add(image)
+        self.add_all([image])
+        return image
+
+    def add_all(self, images: list[Image]) -> None:
+        """``add`` for several uploads in one statement."""
+        self.session.add_all(images)
         self.session.flush()
         ledger = ledger_of(self.session)
-        ledger.change(None, RowState.of(image))
-        ledger.record(EventType.ACCEPTED, image.id, image.status)
-        return image
+        for image in images:
+            ledger.change(None, RowState.of(image))
+            ledger.record(EventType.ACCEPTED, image.id, image.status)
 
     def get(self, image_id: str) -> Image | None:
         return self.session.get(Image, image_id)
@@ -96,27 +102,33 @@ class ImageRepository:
         return True
 
     def claim_next(self, token: str, lease_s: float) -> Image | None:
-        """Atomically move the oldest claimable image to ``processing`` under ``token``.
+        """Atomically move the oldest claimable image to ``processing`` under ``token``."""
+        claimed = self.claim(token, lease_s, limit=1)
+        return claimed[0] if claimed else None
+
+    def claim(self, token: str, lease_s: float, limit: int) -> list[Image]:
+        """Claim up to ``limit`` claimable images, oldest first (``claim_next`` is ``limit=1``).
 
         ``FOR UPDATE SKIP LOCKED`` lookups on PostgreSQL (several gateways never take the same
         row), a write-locked transaction on SQLite. A claim whose lease ran out (its process
         died) is claimable again: ``processing`` -> ``processing``, counted once.
         """
         now = utc_now()
-        candidates = [
-            self.session.execute(_oldest(condition)).first()
-            for condition in (
-                col(Image.status) == ImageStatus.PENDING,
-                and_(col(Image.status) == ImageStatus.PROCESSING, col(Image.lease_expires_at) < now),
-            )
-        ]
-        found = sorted((row.created_at, row.id, row.status) for row in candidates if row is not None)
-        if not found:
-            return None
-        _created_at, image_id, old_status = found[0]
+        conditions = (
+            col(Image.status) == ImageStatus.PENDING,
+            and_(col(Image.status) == ImageStatus.PROCESSING, col(Image.lease_expires_at) < now),
+        )
+        found = sorted(
+            (row.created_at, row.id, row.status)
+            for condition in conditions
+            for row in self.session.execute(_oldest(condition, limit)).all()
+        )[:limit]
+        old_status = {image_id: status for _created_at, image_id, status in found}
+        if not old_status:
+            return []
         claimed = self.session.execute(
             update(Image)
-            .where(col(Image.id) == image_id, _claimable(now))
+            .where(col(Image.id).in_(old_status), _claimable(now))
             .values(
                 status=ImageStatus.PROCESSING,
                 claim_token=token,
@@ -126,14 +138,14 @@ class ImageRepository:
             )
             .returning(col(Image.id))
             .execution_options(synchronize_session=False)
-        ).scalar_one_or_none()
-        if claimed is None:
-            return None
-        image = self.session.get(Image, claimed, populate_existing=True)
-        if image is not None:
+        ).scalars()
+        query = select(Image).where(col(Image.id).in_(list(claimed))).order_by(col(Image.created_at), col(Image.id))
+        images = list(self.session.execute(query.execution_options(populate_existing=True)).scalars())
+        ledger = ledger_of(self.session)
+        for image in images:
             new = RowState.of(image)
-            ledger_of(self.session).change(replace(new, status=old_status), new)
-        return image
+            ledger.change(replace(new, status=old_status[image.id]), new)
+        return images
 
     def renew_lease(self, image_id: str, token: str, lease_s: float) -> bool:
         result = self.session.execute(
@@ -146,18 +158,33 @@ class ImageRepository:
 
     def save_cpu_stages(self, image_id: str, token: str, result: CpuStagesResult) -> bool:
         """Store the Pillow stages' output while the claim is ours; False when deleted or taken over."""
-        return self._change_claimed(image_id, token, cpu_values(result)) is not None
+        return image_id in self.save_cpu_stages_many(token, [(image_id, result)])
+
+    def save_cpu_stages_many(self, token: str, results: list[tuple[str, CpuStagesResult]]) -> set[str]:
+        """``save_cpu_stages`` for several images claimed under ``token``; the ids saved."""
+        by_id = dict(results)
+        images = self._claimed(token, list(by_id))
+        for image in images:
+            self._apply(image, cpu_values(by_id[image.id]))
+        self.session.flush()
+        return {image.id for image in images}
 
     def finish(self, image_id: str, token: str, final: FinalState) -> bool:
         """``processing`` -> ``completed``/``failed`` while the claim is ours, with its event."""
-        image = self._claimed(image_id, token)
-        if image is None:
-            return False
-        self._change(image, final_values(image, final))
-        event_type = EventType.COMPLETED if final.status == ImageStatus.COMPLETED else EventType.FAILED
-        caption = image.caption_text if event_type == EventType.COMPLETED else None
-        ledger_of(self.session).record(event_type, image_id, image.status, caption=caption, error=image.error)
-        return True
+        return image_id in self.finish_many(token, [(image_id, final)])
+
+    def finish_many(self, token: str, finals: list[tuple[str, FinalState]]) -> set[str]:
+        """``finish`` for several images claimed under ``token``; the ids finished."""
+        by_id, ledger = dict(finals), ledger_of(self.session)
+        images = self._claimed(token, list(by_id))
+        for image in images:
+            final = by_id[image.id]
+            self._apply(image, final_values(image, final))
+            completed = final.status == ImageStatus.COMPLETED
+            event_type, caption = (EventType.COMPLETED, image.caption_text) if completed else (EventType.FAILED, None)
+            ledger.record(event_type, image.id, image.status, caption=caption, error=image.error)
+        self.session.flush()
+        return {image.id for image in images}
 
     def release_claims(self, tokens: list[str]) -> int:
         """Give unfinished claims back (graceful stop) so another worker starts them at once."""
@@ -203,21 +230,18 @@ class ImageRepository:
         )
         return list(self.session.execute(query).scalars())
 
-    def _claimed(self, image_id: str, token: str) -> Image | None:
-        return self._locked(and_(col(Image.id) == image_id, col(Image.claim_token) == token))
-
-    def _change_claimed(self, image_id: str, token: str, values: dict[str, object]) -> Image | None:
-        image = self._claimed(image_id, token)
-        if image is not None:
-            self._change(image, values)
-        return image
+    def _claimed(self, token: str, image_ids: list[str]) -> list[Image]:
+        return self._all_locked(and_(col(Image.id).in_(image_ids), col(Image.claim_token) == token))
 
     def _change(self, image: Image, values: dict[str, object]) -> None:
-        """The one place a locked row changes: counters follow in the same transaction."""
+        self._apply(image, values)
+        self.session.flush()
+
+    def _apply(self, image: Image, values: dict[str, object]) -> None:
+        """The one place a locked row changes: its counters follow in the same transaction."""
         old = RowState.of(image)
         for key, value in values.items():
-            setattr(image, key, value)
-        self.session.flush()
+            set_attribute(image, key, value)  # SQLAlchemy's change tracking without pydantic's __setattr__
         ledger_of(self.session).change(old, RowState.of(image))
 
     def count_unavailable_captions(self) -> int:
