@@ -13,12 +13,14 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import RedocRenderPlugin, SwaggerRenderPlugin
 
+from gateway.api.events import EventsController
 from gateway.api.health import HealthController
 from gateway.api.images import ImagesController
 from gateway.api.stats import StatsController
 from gateway.api.thumbnails import ThumbnailsController
 from gateway.db import Database, build_engine, migrate
 from gateway.deps import GatewayServices
+from gateway.event_feed import EventFeed
 from gateway.inference_client import InferenceClient
 from gateway.metrics import GatewayMetrics
 from gateway.middleware import request_id_middleware
@@ -47,12 +49,13 @@ def create_app(
             yield
         finally:
             await services.worker.stop()
+            await services.events.stop()
             await services.inference.aclose()
             services.database.dispose()
             log.info("gateway_stopped")
 
     app = Litestar(
-        route_handlers=[ImagesController, ThumbnailsController, StatsController, HealthController],
+        route_handlers=[ImagesController, ThumbnailsController, StatsController, HealthController, EventsController],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,
@@ -92,7 +95,9 @@ async def _start_services(
         uploads=UploadService(settings, database, storage, metrics),
         worker=worker,
         started_monotonic=time.monotonic(),
+        events=EventFeed(settings, database),
     )
+    await services.events.start()
     await worker.start()
     log.info(
         "gateway_started",

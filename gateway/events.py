@@ -62,7 +62,7 @@ def events_after(session: Session, after_id: int, image_id: str | None = None, l
     return list(session.execute(query).scalars())
 
 
-def last_event_id(session: Session) -> int:
+def newest_event_id(session: Session) -> int:
     """The newest event id, 0 when there is none: a stream without a resume point starts after it."""
     return int(session.execute(select(func.coalesce(func.max(col(Event.id)), 0))).scalar_one())
 

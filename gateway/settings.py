@@ -49,6 +49,7 @@ class GatewaySettings(BaseSettings):
     events_retention_h: float = Field(default=24.0, gt=0, description="Events older than this are pruned.")
     events_heartbeat_s: float = Field(default=15.0, gt=0, description="SSE heartbeat comment interval.")
     events_poll_interval_s: float = Field(default=0.5, gt=0, description="SSE poll (PostgreSQL: fallback).")
+    events_prune_interval_s: float = Field(default=300.0, gt=0, description="How often old events are pruned.")
 
     @field_validator("log_level")
     @classmethod
