@@ -10,7 +10,7 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.di import NamedDependency, Provide
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from gateway.api.openapi import BAD_QUERY, STORAGE_FAILED, problem_responses
@@ -84,7 +84,7 @@ class EventsController(Controller):
         services: NamedDependency[GatewayServices],
         after: Annotated[int | None, Parameter(ge=0, description="Resume after this event id.")] = None,
         image: Annotated[str | None, Parameter(max_length=64, description="Only events of this image.")] = None,
-        last_event_id: Annotated[str | None, Parameter(header="Last-Event-ID", required=False)] = None,
+        last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID", required=False)] = None,
     ) -> ServerSentEvent:
         start = resume_point(last_event_id, after)
         if start is None:
