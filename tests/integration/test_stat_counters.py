@@ -10,13 +10,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import func, select, text
 from sqlmodel import Session, col
 
 from gateway.aggregates import read_counters
-from gateway.db import Database, build_engine, migrate
+from gateway.db import MIGRATIONS_DIR, Database, build_engine, migrate
 from gateway.ledger import RowState, contribution
-from gateway.models import CaptionStatus, Image, ImageStatus
+from gateway.models import CaptionStatus, Image, ImageStatus, utc_now
 from gateway.repository import ImageRepository
 from gateway.results import CaptionResult, CpuStagesResult, FinalState
 from gateway.storage import new_image_id
@@ -135,5 +137,41 @@ def test_counters_equal_a_recount_after_concurrent_gateways(database_url: str) -
     database = Database(build_engine(database_url))
     try:
         assert_counters_match_a_recount(database)
+    finally:
+        database.dispose()
+
+
+def test_the_migration_seeds_the_counters_from_images_written_before_it(database_url: str) -> None:
+    engine = build_engine(database_url)
+    with engine.begin() as connection:  # back to the first revision, with rows written before counters existed
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0001")
+        now = utc_now()
+        rows = [
+            {"status": "completed", "caption_status": "completed", "processing_ms": 120.0, "decode_ms": 5.0},
+            {"status": "completed", "caption_status": "completed", "processing_ms": 900.0, "decode_ms": 7.0},
+            {"status": "failed", "caption_status": "unavailable", "processing_ms": 50.0, "decode_ms": None},
+            {"status": "pending", "caption_status": "pending", "processing_ms": None, "decode_ms": None},
+        ]
+        for row in rows:
+            connection.execute(
+                text(
+                    "INSERT INTO images (id, filename, status, created_at, request_id, format, mode, width, height,"
+                    " size_bytes, sha256, metadata_done, caption_status, processing_ms, decode_ms, attempts)"
+                    " VALUES (:id, 'a.jpg', :status, :now, '', 'JPEG', 'RGB', 1, 1, 1, :sha, false, :caption_status,"
+                    " :processing_ms, :decode_ms, 0)"
+                ),
+                {**row, "id": new_image_id(), "now": now, "sha": "0" * 64},
+            )
+    migrate(engine)
+    database = Database(engine)
+    try:
+        assert_counters_match_a_recount(database)
+        stats = database.run_sync(lambda session: ImageRepository(session).stats(), write=False)
+        assert stats.processing_ms.avg == 510.0
+        assert stats.processing_ms.max == 900.0
+        assert stats.stage_ms_avg["decode"] == 6.0
     finally:
         database.dispose()
