@@ -127,6 +127,30 @@ def backend_database(backend: str) -> Iterator[Database | None]:
         admin.dispose()
 
 
+def clone_seed_rows(session: Session, copies: int) -> None:
+    """Copy every row made through the repository ``copies`` times in SQL, new ids, and scale the counters.
+
+    Every counter is a sum over rows, so adding ``copies`` exact copies of the seed rows multiplies
+    each counter by the same factor: the counters still equal a recount. Used only with ``--seed``,
+    when making every row through the repository would take too long on the machine at hand.
+    """
+    sqlite = session.connection().dialect.name == "sqlite"
+    new_id = "lower(hex(randomblob(16)))" if sqlite else "md5(random()::text || clock_timestamp()::text)"
+    columns = ", ".join(column.name for column in Image.__table__.columns if column.name not in ("id", "filename"))  # type: ignore[attr-defined]
+    seed = session.execute(text("SELECT COUNT(*) FROM images WHERE filename = 'bench.jpg'")).scalar_one()
+    total = session.execute(text("SELECT COUNT(*) FROM images")).scalar_one()
+    for _ in range(copies):
+        session.execute(
+            text(
+                f"INSERT INTO images (id, filename, {columns}) SELECT {new_id}, 'copy.jpg', {columns}"  # noqa: S608
+                " FROM images WHERE filename = 'bench.jpg'"
+            )
+        )
+    session.execute(
+        text("UPDATE stat_counters SET value = value * :factor"), {"factor": (total + copies * seed) / total}
+    )
+
+
 @dataclass
 class Grower:
     """One backend's database, grown size after size."""
@@ -137,8 +161,13 @@ class Grower:
     made: int = 0
     write_s: float = 0.0
 
-    def grow_to(self, size: int, batch: int) -> None:
+    def grow_to(self, size: int, batch: int, seed: int | None) -> None:
         started = time.perf_counter()
+        if seed is not None and self.made >= seed:
+            assert size % seed == 0, "--seed must divide every size"
+            for _ in range((size - self.made) // seed):
+                self.database.run_sync(lambda session: clone_seed_rows(session, 1))
+                self.made += seed
         while self.made < size:
             count = min(batch, size - self.made)
             self.database.run_sync(lambda session, count=count: process_batch(session, count, self.rng))
@@ -152,6 +181,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5000, help="images per write transaction")
     parser.add_argument("--calls", type=int, default=21, help="stats reads per size (median shown)")
     parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="make only this many rows through the repository, copy the rest in SQL"
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     print(f"CPU: {cpu_model()}; load average {os.getloadavg()[0]:.1f}; started {utc_now():%Y-%m-%d %H:%M} UTC")
@@ -164,7 +196,7 @@ def main() -> None:
         ]
         for size in sizes:  # every backend at one size before the next size: partial runs still compare
             for grower in growers:
-                grower.grow_to(size, args.batch)
+                grower.grow_to(size, args.batch, args.seed)
                 rows.append((grower.backend, size, stats_latency_ms(grower.database, args.calls), grower.write_s))
                 print(f"  {grower.backend:10} {size:>9,} images: stats {rows[-1][2]:.2f} ms", flush=True)
     print("\n| backend | images | stats median (ms) | vs 1st size | rows written in (s, cumulative) |")
