@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-gateway run-inference bench-inference test test-fast lint format typecheck bench bench-thumbnails bench-uploads bench-scaling db clean
+.PHONY: help install run run-gateway run-inference bench-inference test test-fast lint format typecheck bench bench-thumbnails bench-uploads bench-scaling bench-stats db clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -54,7 +54,7 @@ format: install ## Apply ruff formatting and fixes
 typecheck: install ## mypy --strict on gateway, inference, contracts and servicekit
 	$(BIN)/mypy
 
-bench: bench-thumbnails bench-uploads bench-inference bench-scaling ## Run every benchmark and print its tables
+bench: bench-thumbnails bench-uploads bench-inference bench-scaling bench-stats ## Run every benchmark and print its tables
 
 bench-thumbnails: install ## Thumbnail stage: naive Pillow vs ours vs libvips
 	$(BIN)/python -m bench.thumbnails
@@ -64,6 +64,9 @@ bench-uploads: install ## Upload acceptance throughput vs a bare Litestar app
 
 bench-scaling: install ## Captions/s through the replica pool: 1-8 fake replicas vs ideal; one slow replica
 	$(BIN)/python -m bench.scaling
+
+bench-stats: install ## GET /api/stats latency at 10k, 100k and 1M images, SQLite and PostgreSQL (long: rows are real)
+	$(BIN)/python -m bench.stats
 
 bench-inference: install ## BLIP-large (random weights): PyTorch eager vs our ONNX fp32/int8
 	$(BIN)/python -m bench.inference

@@ -12,12 +12,14 @@ import structlog
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
+from gateway.api.events import EventsController
 from gateway.api.health import HealthController
 from gateway.api.images import ImagesController
 from gateway.api.stats import StatsController
 from gateway.api.thumbnails import ThumbnailsController
 from gateway.db import Database, build_engine, migrate
 from gateway.deps import GatewayServices
+from gateway.event_feed import EventFeed
 from gateway.inference_client import InferenceClient
 from gateway.inference_pool import CaptionTokensUnservableError
 from gateway.metrics import GatewayMetrics
@@ -54,6 +56,7 @@ def create_app(
             yield
         finally:
             await services.worker.stop()
+            await services.events.stop()
             await services.webhooks.stop()
             await services.sweeper.stop()
             await services.storage.aclose()
@@ -62,7 +65,14 @@ def create_app(
             log.info("gateway_stopped")
 
     app = Litestar(
-        route_handlers=[ImagesController, ThumbnailsController, StatsController, HealthController, *web_routes()],
+        route_handlers=[
+            ImagesController,
+            ThumbnailsController,
+            StatsController,
+            HealthController,
+            EventsController,
+            *web_routes(),
+        ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,
@@ -110,7 +120,9 @@ async def _start_services(
         webhooks=WebhookSender(settings, database, metrics, transport=webhook_transport),
         sweeper=sweeper,
         started_monotonic=time.monotonic(),
+        events=EventFeed(settings, database),
     )
+    await services.events.start()
     await worker.start()
     await services.webhooks.start()
     sweeper.start()

@@ -13,6 +13,7 @@ from litestar.handlers.base import BaseRouteHandler
 
 from gateway.db import Database
 from gateway.errors import AuthenticationRequiredError
+from gateway.event_feed import EventFeed
 from gateway.inference_client import InferenceClient
 from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
@@ -37,6 +38,7 @@ class GatewayServices:
     webhooks: WebhookSender
     sweeper: OrphanSweeper
     started_monotonic: float
+    events: EventFeed
 
     @property
     def uptime_s(self) -> float:

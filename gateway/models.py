@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from sqlalchemy import BigInteger, Column, Index, Integer
 from sqlmodel import Field, SQLModel
 
 
@@ -84,6 +85,8 @@ class Image(SQLModel, table=True):
     claim_token: str | None = Field(default=None, max_length=32)
     lease_expires_at: datetime | None = Field(default=None, index=True)
     attempts: int = 0
+    end_to_end_ms: float | None = None
+    caption_cycles: int = 0
 
     @property
     def thumbnails_done(self) -> bool:
@@ -99,12 +102,25 @@ class RejectionCount(SQLModel, table=True):
     count: int = 0
 
 
+class StatCounter(SQLModel, table=True):
+    """One shard of one stats counter (see ``gateway.ledger``); a stat is the sum over its shards."""
+
+    __tablename__ = "stat_counters"
+
+    key: str = Field(primary_key=True, max_length=48)
+    shard: int = Field(primary_key=True)
+    value: float = 0.0
+
+
 class Event(SQLModel, table=True):
-    """One state change of one image, written in the transaction that made it; ids only grow."""
+    """One state change of one image, committed with it; ``id`` grows monotonically."""
 
     __tablename__ = "events"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    )
     type: str = Field(max_length=32)
     image_id: str = Field(max_length=32, index=True)
     status: str = Field(max_length=16)
@@ -153,3 +169,9 @@ class IdempotencyRecord(SQLModel, table=True):
     sha256: str | None = Field(default=None, max_length=64)  # of the file bytes of the first upload
     image_id: str | None = Field(default=None, max_length=32, index=True)
     response_body: str | None = None  # the first 202's JSON body, answered again on a replay
+
+
+# Constant-time claims and exact maxima at any table size: index lookups, never scans.
+Index("ix_images_status_created_at", Image.status, Image.created_at, Image.id)  # type: ignore[arg-type]
+Index("ix_images_status_processing_ms", Image.status, Image.processing_ms)  # type: ignore[arg-type]
+Index("ix_images_status_end_to_end_ms", Image.status, Image.end_to_end_ms)  # type: ignore[arg-type]

@@ -1,7 +1,8 @@
 """One claimed image through its stages: decode, metadata, thumbnails, caption.
 
-Each stage is timed and logged once where its outcome is decided. Results are written only
-while this worker still holds the claim; a deleted image's late results are discarded.
+Each stage is timed, and logged once its outcome is saved: a ``stage_completed`` line never
+claims work that a crash before the save lost. Results are written only while this worker still
+holds the claim; a deleted image's late results are discarded.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import anyio
 import anyio.from_thread
 import anyio.to_thread
 import structlog
+from sqlmodel import Session
 
 from contracts.captions import CaptionParams
 from gateway.db import Database
@@ -24,6 +25,7 @@ from gateway.inference_client import InferenceClient
 from gateway.metrics import GatewayMetrics
 from gateway.models import CaptionStatus, Image, ImageStatus, utc_now
 from gateway.repository import ImageRepository
+from gateway.results import CaptionResult, CpuStagesResult, FinalState, ThumbnailSize
 from gateway.settings import GatewaySettings
 from gateway.storage import BlobNotFoundError, BlobStore
 
@@ -44,6 +46,19 @@ class CpuOutcome:
     medium: Thumbnail | None = None
     failed_stage: str | None = None
     error: str | None = None
+
+    def result(self) -> CpuStagesResult:
+        def size(thumbnail: Thumbnail | None) -> ThumbnailSize | None:
+            return None if thumbnail is None else ThumbnailSize(thumbnail.width, thumbnail.height)
+
+        return CpuStagesResult(
+            decode_ms=self.timings_ms.get("decode"),
+            metadata_ms=self.timings_ms.get("metadata"),
+            thumbnails_ms=self.timings_ms.get("thumbnails"),
+            metadata=self.metadata,
+            small=size(self.small),
+            medium=size(self.medium),
+        )
 
 
 class ImagePipeline:
@@ -71,10 +86,12 @@ class ImagePipeline:
             medium_jpeg: bytes | None = None
             if not (image.metadata_done and image.thumbnails_done):
                 outcome = await self._cpu_stages_on_original(image)
-                self._log_cpu_stages(outcome)
-                if not await self._save_cpu_outcome(image, token, outcome):
+                final = self._cpu_failure(outcome)
+                if not await self._save(image, token, outcome.result(), final):
                     return
-                if outcome.failed_stage is not None:
+                self._log_cpu_stages(outcome)
+                if final is not None:
+                    self._finished(final)
                     return
                 medium_jpeg = outcome.medium.data if outcome.medium else None
             await self._caption_stage(image, token, medium_jpeg)
@@ -132,37 +149,21 @@ class ImagePipeline:
             else:
                 log.info("stage_completed", stage=stage, duration_ms=duration_ms)
 
-    async def _save_cpu_outcome(self, image: Image, token: str, outcome: CpuOutcome) -> bool:
-        values: dict[str, Any] = {f"{stage}_ms": ms for stage, ms in outcome.timings_ms.items()}
-        if outcome.metadata is not None:
-            values.update(
-                orientation=outcome.metadata.orientation,
-                taken_at=outcome.metadata.taken_at,
-                camera_make=outcome.metadata.camera_make,
-                camera_model=outcome.metadata.camera_model,
-                file_datetime=outcome.metadata.file_datetime,
-                metadata_done=True,
-            )
-        if outcome.small is not None and outcome.medium is not None:
-            values.update(
-                small_width=outcome.small.width,
-                small_height=outcome.small.height,
-                medium_width=outcome.medium.width,
-                medium_height=outcome.medium.height,
-            )
-        if outcome.failed_stage is not None:
-            values.update(
-                self._final_values(image, ImageStatus.FAILED, outcome.error),
-                caption_status=CaptionStatus.FAILED,
-                caption_error=f"Not captioned: the {outcome.failed_stage} stage failed.",
-            )
-        for key, value in values.items():
-            setattr(image, key, value)
-        return await self._save(image, token, values)
+    @staticmethod
+    def _cpu_failure(outcome: CpuOutcome) -> FinalState | None:
+        if outcome.failed_stage is None:
+            return None
+        return FinalState(
+            status=ImageStatus.FAILED,
+            error=outcome.error,
+            completed_at=utc_now(),
+            caption=CaptionResult(
+                CaptionStatus.FAILED, error=f"Not captioned: the {outcome.failed_stage} stage failed."
+            ),
+        )
 
     async def _caption_stage(self, image: Image, token: str, medium_jpeg: bytes | None) -> None:
         started = time.perf_counter()
-        values: dict[str, Any]
         reused = await self.database.read(lambda session: ImageRepository(session).find_caption(image.sha256, image.id))
         try:
             if reused is not None:
@@ -176,63 +177,72 @@ class ImagePipeline:
                 text, model, outcome = response.caption, response.model, "completed"
         except InferenceError as exc:
             duration_ms = _elapsed_ms(started)
-            self.metrics.inference_calls.labels(exc.caption_status).inc()
-            self.metrics.stage_seconds.labels("caption", "failed").observe(duration_ms / 1000)
-            log.warning(
-                "stage_failed",
-                stage="caption",
-                duration_ms=duration_ms,
-                caption_status=exc.caption_status,
-                error=exc.detail,
-            )
-            values = {
-                **self._final_values(image, ImageStatus.FAILED, f"Caption {exc.caption_status}: {exc.detail}"),
-                "caption_status": exc.caption_status,
-                "caption_error": exc.detail,
-                "caption_ms": duration_ms,
-            }
+            final = await self._caption_failure(image, exc, duration_ms)
+            if await self._save(image, token, None, final):
+                self.metrics.inference_calls.labels(exc.caption_status).inc()
+                self.metrics.stage_seconds.labels("caption", "failed").observe(duration_ms / 1000)
+                log.warning(
+                    "stage_failed",
+                    stage="caption",
+                    duration_ms=duration_ms,
+                    caption_status=final.caption.status,
+                    caption_cycles=final.caption_cycles,
+                    error=exc.detail,
+                )
+                self._finished(final)
+            return
         except FileNotFoundError:
             log.warning("stage_failed", stage="caption", error="medium thumbnail missing; image deleted?")
             await self._discard_if_deleted(image.id)
             return
-        else:
-            duration_ms = _elapsed_ms(started)
+        duration_ms = _elapsed_ms(started)
+        caption = CaptionResult(CaptionStatus.COMPLETED, text=text, model=model, duration_ms=duration_ms)
+        final = FinalState(status=ImageStatus.COMPLETED, caption=caption, completed_at=utc_now())
+        if await self._save(image, token, None, final):
             self.metrics.inference_calls.labels(outcome).inc()
             self.metrics.stage_seconds.labels("caption", "completed").observe(duration_ms / 1000)
             log.info("stage_completed", stage="caption", duration_ms=duration_ms, reused=outcome == "reused")
-            values = {
-                **self._final_values(image, ImageStatus.COMPLETED, None),
-                "caption_text": text,
-                "caption_model": model,
-                "caption_status": CaptionStatus.COMPLETED,
-                "caption_error": None,
-                "caption_ms": duration_ms,
-            }
-        await self._save(image, token, values)
+            self._finished(final)
 
-    def _final_values(self, image: Image, status: ImageStatus, error: str | None) -> dict[str, Any]:
-        completed_at = utc_now()
-        started_at = image.started_at or completed_at
-        return {
-            "status": status,
-            "error": error,
-            "completed_at": completed_at,
-            "processing_ms": round((completed_at - started_at).total_seconds() * 1000, 2),
-            "claim_token": None,
-            "lease_expires_at": None,
-        }
+    async def _caption_failure(self, image: Image, exc: InferenceError, duration_ms: float) -> FinalState:
+        """The failed end of a caption cycle; the cycle counts only while inference is otherwise ready.
 
-    async def _save(self, image: Image, token: str, values: dict[str, Any]) -> bool:
-        saved = await self.database.write(
-            lambda session: ImageRepository(session).save_progress(image.id, token, **values)
+        ``unavailable`` after every replica was down or not ready does not count (the re-queue
+        watcher waits for readiness); ``unavailable`` while the service says it is ready (a 5xx
+        for this one request, say) does. The ``caption_max_cycles``-th counted cycle gives up:
+        the caption is ``failed`` with the last error and is not re-queued again.
+        """
+        status, detail, cycles = CaptionStatus(exc.caption_status), exc.detail, None
+        if status == CaptionStatus.UNAVAILABLE and (await self.inference.readiness(image.request_id)).ready:
+            cycles = image.caption_cycles + 1
+            if cycles >= self.settings.caption_max_cycles:
+                status = CaptionStatus.FAILED
+                detail = f"Gave up after {cycles} caption attempts while inference was ready; last error: {detail}"
+        caption = CaptionResult(status, error=detail, duration_ms=duration_ms)
+        return FinalState(
+            status=ImageStatus.FAILED,
+            error=f"Caption {status}: {detail}",
+            completed_at=utc_now(),
+            caption=caption,
+            caption_cycles=cycles,
         )
+
+    async def _save(self, image: Image, token: str, stages: CpuStagesResult | None, final: FinalState | None) -> bool:
+        def write(session: Session) -> bool:
+            repository = ImageRepository(session)
+            if stages is not None and not repository.save_cpu_stages(image.id, token, stages):
+                return False
+            return final is None or repository.finish(image.id, token, final)
+
+        saved = await self.database.write(write)
         if not saved:
             log.info("result_discarded", reason="the image was deleted or its claim was taken over")
             await self._discard_if_deleted(image.id)
-        elif values.get("status") in (ImageStatus.COMPLETED, ImageStatus.FAILED):
-            self.metrics.images_finished.labels(str(values["status"])).inc()
-            log.info("image_finished", status=str(values["status"]), error=values.get("error"))
         return saved
+
+    def _finished(self, final: FinalState) -> None:
+        self.metrics.images_finished.labels(final.status.value).inc()
+        log.info("image_finished", status=final.status.value, error=final.error)
 
     async def _discard_if_deleted(self, image_id: str) -> None:
         exists = await self.database.read(lambda session: ImageRepository(session).get(image_id) is not None)

@@ -1,21 +1,25 @@
-"""Queries: paging, claiming unfinished work under a lease, results, stats aggregates."""
+"""Queries and every state change of an image: paging, claims under a lease, typed results, stats.
+
+Each state change reads the row's counted state, changes it and tells the session's ledger
+(``gateway.ledger``), which updates the stats counters and appends the event in the same
+transaction. Nothing else writes ``images.status`` or the columns the counters count.
+"""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import statistics
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.orm.attributes import set_attribute
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from gateway.errors import InvalidQueryError
+from gateway.aggregates import StatsSnapshot, read_counters, read_stats
+from gateway.events import EventType
+from gateway.ledger import RowState, ledger_of
 from gateway.models import (
-    STAGES,
     CaptionStatus,
     Image,
     ImageStatus,
@@ -23,30 +27,8 @@ from gateway.models import (
     RejectionReason,
     utc_now,
 )
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[Image]
-    next_cursor: str | None
-
-
-def encode_cursor(image: Image) -> str:
-    raw = f"{image.created_at.isoformat()}|{image.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """Inverse of ``encode_cursor``; anything else is a 400."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created_at_text, image_id = raw.split("|", 1)
-        created_at = datetime.fromisoformat(created_at_text)
-    except (binascii.Error, UnicodeDecodeError, ValueError) as exc:
-        raise InvalidQueryError("The cursor is malformed; pass back a next_cursor value unchanged.") from exc
-    if created_at.tzinfo is None or not image_id:
-        raise InvalidQueryError("The cursor is malformed; pass back a next_cursor value unchanged.")
-    return created_at, image_id
+from gateway.paging import Page, decode_cursor, encode_cursor
+from gateway.results import CpuStagesResult, FinalState, cpu_values, final_values, requeued_values
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -56,10 +38,15 @@ def _claimable(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    if len(sorted_values) == 1:
-        return sorted_values[0]
-    return statistics.quantiles(sorted_values, n=100, method="inclusive")[round(fraction * 100) - 1]
+def _oldest(condition: ColumnElement[bool], limit: int) -> Select[str, datetime, str]:
+    # Served by the (status, created_at, id) index: one probe however many images are finished.
+    return (
+        select(col(Image.id), col(Image.created_at), col(Image.status))
+        .where(condition)
+        .order_by(col(Image.created_at), col(Image.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
 
 
 class ImageRepository:
@@ -69,9 +56,18 @@ class ImageRepository:
         self.session = session
 
     def add(self, image: Image) -> Image:
-        self.session.add(image)
-        self.session.flush()
+        """Insert an accepted upload (``pending``): counted, and ``image.accepted`` recorded."""
+        self.add_all([image])
         return image
+
+    def add_all(self, images: list[Image]) -> None:
+        """``add`` for several uploads in one statement."""
+        self.session.add_all(images)
+        self.session.flush()
+        ledger = ledger_of(self.session)
+        for image in images:
+            ledger.change(None, RowState.of(image))
+            ledger.record(EventType.ACCEPTED, image.id, image.status)
 
     def get(self, image_id: str) -> Image | None:
         return self.session.get(Image, image_id)
@@ -94,28 +90,45 @@ class ImageRepository:
         return Page(items=items, next_cursor=encode_cursor(items[-1]) if has_more else None)
 
     def delete(self, image_id: str) -> bool:
-        result = self.session.execute(delete(Image).where(col(Image.id) == image_id))
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+        """Remove the row, whatever its status; ``image.deleted`` recorded."""
+        image = self._locked(col(Image.id) == image_id)
+        if image is None:
+            return False
+        ledger = ledger_of(self.session)
+        ledger.change(RowState.of(image), None)
+        ledger.record(EventType.DELETED, image_id, "deleted")
+        self.session.delete(image)
+        self.session.flush()
+        return True
 
     def claim_next(self, token: str, lease_s: float) -> Image | None:
-        """Atomically move the oldest claimable image to ``processing`` under ``token``.
+        """Atomically move the oldest claimable image to ``processing`` under ``token``."""
+        claimed = self.claim(token, lease_s, limit=1)
+        return claimed[0] if claimed else None
 
-        One UPDATE over a ``FOR UPDATE SKIP LOCKED`` sub-select on PostgreSQL (several gateways
-        never take the same row), a write-locked UPDATE on SQLite. A claim whose lease ran out
-        (its process died) is claimable again.
+    def claim(self, token: str, lease_s: float, limit: int) -> list[Image]:
+        """Claim up to ``limit`` claimable images, oldest first (``claim_next`` is ``limit=1``).
+
+        ``FOR UPDATE SKIP LOCKED`` lookups on PostgreSQL (several gateways never take the same
+        row), a write-locked transaction on SQLite. A claim whose lease ran out (its process
+        died) is claimable again: ``processing`` -> ``processing``, counted once.
         """
         now = utc_now()
-        candidate = (
-            select(col(Image.id))
-            .where(_claimable(now))
-            .order_by(col(Image.created_at), col(Image.id))
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
+        conditions = (
+            col(Image.status) == ImageStatus.PENDING,
+            and_(col(Image.status) == ImageStatus.PROCESSING, col(Image.lease_expires_at) < now),
         )
+        found = sorted(
+            (row.created_at, row.id, row.status)
+            for condition in conditions
+            for row in self.session.execute(_oldest(condition, limit)).all()
+        )[:limit]
+        old_status = {image_id: status for _created_at, image_id, status in found}
+        if not old_status:
+            return []
         claimed = self.session.execute(
             update(Image)
-            .where(col(Image.id) == candidate, _claimable(now))
+            .where(col(Image.id).in_(old_status), _claimable(now))
             .values(
                 status=ImageStatus.PROCESSING,
                 claim_token=token,
@@ -125,63 +138,111 @@ class ImageRepository:
             )
             .returning(col(Image.id))
             .execution_options(synchronize_session=False)
-        ).scalar_one_or_none()
-        if claimed is None:
-            return None
-        return self.session.get(Image, claimed, populate_existing=True)
+        ).scalars()
+        query = select(Image).where(col(Image.id).in_(list(claimed))).order_by(col(Image.created_at), col(Image.id))
+        images = list(self.session.execute(query.execution_options(populate_existing=True)).scalars())
+        ledger = ledger_of(self.session)
+        for image in images:
+            new = RowState.of(image)
+            ledger.change(replace(new, status=old_status[image.id]), new)
+        return images
 
     def renew_lease(self, image_id: str, token: str, lease_s: float) -> bool:
-        return self._update_claimed(image_id, token, lease_expires_at=utc_now() + timedelta(seconds=lease_s))
-
-    def save_progress(self, image_id: str, token: str, **values: Any) -> bool:
-        """Write pipeline results while the claim is ours; False when the image was deleted or taken over."""
-        return self._update_claimed(image_id, token, **values)
-
-    def _update_claimed(self, image_id: str, token: str, **values: Any) -> bool:
         result = self.session.execute(
             update(Image)
             .where(col(Image.id) == image_id, col(Image.claim_token) == token)
-            .values(**values)
+            .values(lease_expires_at=utc_now() + timedelta(seconds=lease_s))
             .execution_options(synchronize_session=False)
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def save_cpu_stages(self, image_id: str, token: str, result: CpuStagesResult) -> bool:
+        """Store the Pillow stages' output while the claim is ours; False when deleted or taken over."""
+        return image_id in self.save_cpu_stages_many(token, [(image_id, result)])
+
+    def save_cpu_stages_many(self, token: str, results: list[tuple[str, CpuStagesResult]]) -> set[str]:
+        """``save_cpu_stages`` for several images claimed under ``token``; the ids saved."""
+        by_id = dict(results)
+        images = self._claimed(token, list(by_id))
+        for image in images:
+            self._apply(image, cpu_values(by_id[image.id]))
+        self.session.flush()
+        return {image.id for image in images}
+
+    def finish(self, image_id: str, token: str, final: FinalState) -> bool:
+        """``processing`` -> ``completed``/``failed`` while the claim is ours, with its event."""
+        return image_id in self.finish_many(token, [(image_id, final)])
+
+    def finish_many(self, token: str, finals: list[tuple[str, FinalState]]) -> set[str]:
+        """``finish`` for several images claimed under ``token``; the ids finished."""
+        by_id, ledger = dict(finals), ledger_of(self.session)
+        images = self._claimed(token, list(by_id))
+        for image in images:
+            final = by_id[image.id]
+            self._apply(image, final_values(image, final))
+            completed = final.status == ImageStatus.COMPLETED
+            event_type, caption = (EventType.COMPLETED, image.caption_text) if completed else (EventType.FAILED, None)
+            ledger.record(event_type, image.id, image.status, caption=caption, error=image.error)
+        self.session.flush()
+        return {image.id for image in images}
 
     def release_claims(self, tokens: list[str]) -> int:
         """Give unfinished claims back (graceful stop) so another worker starts them at once."""
         if not tokens:
             return 0
-        result = self.session.execute(
-            update(Image)
-            .where(col(Image.claim_token).in_(tokens), col(Image.status) == ImageStatus.PROCESSING)
-            .values(status=ImageStatus.PENDING, claim_token=None, lease_expires_at=None)
-            .execution_options(synchronize_session=False)
-        )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        images = self._all_locked(and_(col(Image.claim_token).in_(tokens), col(Image.status) == ImageStatus.PROCESSING))
+        for image in images:
+            self._change(image, {"status": ImageStatus.PENDING, "claim_token": None, "lease_expires_at": None})
+        return len(images)
 
     def requeue_failed(self, image_id: str) -> bool:
-        """``failed`` -> ``pending`` with the error cleared; False for any other status."""
-        return self._requeue(col(Image.id) == image_id) > 0
+        """``failed`` -> ``pending`` with the error and the caption cycle count cleared."""
+        image = self._locked(and_(col(Image.id) == image_id, col(Image.status) == ImageStatus.FAILED))
+        if image is None:
+            return False
+        self._requeue(image, caption_cycles=0)
+        return True
 
     def requeue_unavailable_captions(self) -> int:
         """Re-queue every image that failed only because the inference service was unavailable."""
-        return self._requeue(col(Image.caption_status) == CaptionStatus.UNAVAILABLE)
-
-    def _requeue(self, condition: ColumnElement[bool]) -> int:
-        result = self.session.execute(
-            update(Image)
-            .where(condition, col(Image.status) == ImageStatus.FAILED)
-            .values(
-                status=ImageStatus.PENDING,
-                error=None,
-                caption_error=None,
-                caption_status=CaptionStatus.PENDING,
-                claim_token=None,
-                lease_expires_at=None,
-                completed_at=None,
-            )
-            .execution_options(synchronize_session=False)
+        images = self._all_locked(
+            and_(col(Image.status) == ImageStatus.FAILED, col(Image.caption_status) == CaptionStatus.UNAVAILABLE)
         )
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        for image in images:
+            self._requeue(image)
+        return len(images)
+
+    def _requeue(self, image: Image, **extra: object) -> None:
+        self._change(image, {**requeued_values(), **extra})
+        ledger_of(self.session).record(EventType.REQUEUED, image.id, image.status)
+
+    def _locked(self, condition: ColumnElement[bool]) -> Image | None:
+        query = select(Image).where(condition).with_for_update().execution_options(populate_existing=True)
+        return self.session.execute(query).scalars().first()
+
+    def _all_locked(self, condition: ColumnElement[bool]) -> list[Image]:
+        query = (
+            select(Image)
+            .where(condition)
+            .order_by(col(Image.id))
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+        return list(self.session.execute(query).scalars())
+
+    def _claimed(self, token: str, image_ids: list[str]) -> list[Image]:
+        return self._all_locked(and_(col(Image.id).in_(image_ids), col(Image.claim_token) == token))
+
+    def _change(self, image: Image, values: dict[str, object]) -> None:
+        self._apply(image, values)
+        self.session.flush()
+
+    def _apply(self, image: Image, values: dict[str, object]) -> None:
+        """The one place a locked row changes: its counters follow in the same transaction."""
+        old = RowState.of(image)
+        for key, value in values.items():
+            set_attribute(image, key, value)  # SQLAlchemy's change tracking without pydantic's __setattr__
+        ledger_of(self.session).change(old, RowState.of(image))
 
     def count_unavailable_captions(self) -> int:
         query = select(func.count()).where(
@@ -211,49 +272,10 @@ class ImageRepository:
         )
 
     def count_by_status(self) -> dict[str, int]:
-        rows = self.session.execute(select(col(Image.status), func.count()).group_by(col(Image.status))).all()
-        counts = {status.value: 0 for status in ImageStatus}
-        counts.update({str(status): int(count) for status, count in rows})
-        return counts
+        """Images by status, from the counters (constant time)."""
+        counters = read_counters(self.session)
+        return {status.value: round(counters.get(f"status.{status.value}", 0.0)) for status in ImageStatus}
 
-    def stats(self) -> dict[str, Any]:
-        """Every aggregate of ``GET /api/stats`` except uptime, read from the database."""
-        by_status = self.count_by_status()
-        caption_rows = self.session.execute(
-            select(col(Image.caption_status), func.count()).group_by(col(Image.caption_status))
-        ).all()
-        captions = {status.value: 0 for status in CaptionStatus}
-        captions.update({str(status): int(count) for status, count in caption_rows})
-        rejected = {reason.value: 0 for reason in RejectionReason}
-        rejected.update({row.reason: row.count for row in self.session.execute(select(RejectionCount)).scalars()})
-        stage_columns = [func.avg(getattr(Image, f"{stage}_ms")) for stage in STAGES]
-        stage_avgs = self.session.execute(select(*stage_columns)).one()
-        durations = sorted(
-            float(value)
-            for value in self.session.execute(
-                select(col(Image.processing_ms)).where(
-                    col(Image.status) == ImageStatus.COMPLETED, col(Image.processing_ms).is_not(None)
-                )
-            ).scalars()
-        )
-        finished = by_status["completed"] + by_status["failed"]
-        return {
-            "total": sum(by_status.values()),
-            "by_status": by_status,
-            "success_rate": round(by_status["completed"] / finished, 3) if finished else None,
-            "failure_rate": round(by_status["failed"] / finished, 3) if finished else None,
-            "processing_ms": {
-                "avg": round(statistics.fmean(durations), 1),
-                "p50": round(_percentile(durations, 0.50), 1),
-                "p95": round(_percentile(durations, 0.95), 1),
-                "max": round(durations[-1], 1),
-            }
-            if durations
-            else {"avg": None, "p50": None, "p95": None, "max": None},
-            "stage_ms_avg": {
-                stage: None if value is None else round(float(value), 1)
-                for stage, value in zip(STAGES, stage_avgs, strict=True)
-            },
-            "captions": captions,
-            "rejected": rejected,
-        }
+    def stats(self) -> StatsSnapshot:
+        """Every aggregate of ``GET /api/stats`` except uptime, from counters and index probes."""
+        return read_stats(self.session)

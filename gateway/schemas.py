@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
+from gateway.aggregates import Durations, StatsSnapshot
 from gateway.models import Image
 
 CountsT = TypeVar("CountsT", "StatusCounts", "CaptionCounts", "RejectionCounts")
@@ -271,23 +272,30 @@ class StatsView:
     success_rate: float | None
     failure_rate: float | None
     processing_ms: ProcessingTimes
+    end_to_end_ms: ProcessingTimes
     stage_ms_avg: StageAverages
     captions: CaptionCounts
     rejected: RejectionCounts
     uptime_s: float
+    uptime_scope: Literal["process"] = "process"
 
 
-def stats_of(aggregates: dict[str, Any], uptime_s: float) -> StatsView:
-    """The stats view from ``ImageRepository.stats()`` (counts keyed by enum value)."""
+def _times(durations: Durations) -> ProcessingTimes:
+    return ProcessingTimes(avg=durations.avg, p50=durations.p50, p95=durations.p95, max=durations.max)
+
+
+def stats_of(snapshot: StatsSnapshot, uptime_s: float) -> StatsView:
+    """The stats view from ``ImageRepository.stats()``; ``uptime_s`` is this process's."""
     return StatsView(
-        total=aggregates["total"],
-        by_status=_pick(StatusCounts, aggregates["by_status"]),
-        success_rate=aggregates["success_rate"],
-        failure_rate=aggregates["failure_rate"],
-        processing_ms=ProcessingTimes(**aggregates["processing_ms"]),
-        stage_ms_avg=StageAverages(**aggregates["stage_ms_avg"]),
-        captions=_pick(CaptionCounts, aggregates["captions"]),
-        rejected=_pick(RejectionCounts, aggregates["rejected"]),
+        total=snapshot.total,
+        by_status=_pick(StatusCounts, snapshot.by_status),
+        success_rate=snapshot.success_rate,
+        failure_rate=snapshot.failure_rate,
+        processing_ms=_times(snapshot.processing_ms),
+        end_to_end_ms=_times(snapshot.end_to_end_ms),
+        stage_ms_avg=StageAverages(**snapshot.stage_ms_avg),
+        captions=_pick(CaptionCounts, snapshot.captions),
+        rejected=_pick(RejectionCounts, snapshot.rejected),
         uptime_s=uptime_s,
     )
 

@@ -97,6 +97,13 @@ class GatewaySettings(BaseSettings):
     s3_prefix: str = ""
     storage_check_interval_s: float = Field(default=10.0, gt=0, description="Object store probe and sweep period.")
     storage_orphan_grace_s: float = Field(default=30.0, ge=0, description="Age before an unclaimed object is swept.")
+    caption_max_cycles: int = Field(
+        default=5, ge=1, description="Caption cycles ending unavailable while inference is ready, then failed."
+    )
+    events_retention_h: float = Field(default=24.0, gt=0, description="Events older than this are pruned.")
+    events_heartbeat_s: float = Field(default=15.0, gt=0, description="SSE heartbeat comment interval.")
+    events_poll_interval_s: float = Field(default=0.5, gt=0, description="SSE poll (PostgreSQL: fallback).")
+    events_prune_interval_s: float = Field(default=300.0, gt=0, description="How often old events are pruned.")
 
     @field_validator("log_level")
     @classmethod

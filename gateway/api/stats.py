@@ -1,4 +1,4 @@
-"""Processing statistics, aggregated in the database so several gateways agree."""
+"""Processing statistics from counters kept in the database (constant time), so several gateways agree."""
 
 from __future__ import annotations
 
@@ -22,5 +22,5 @@ class StatsController(Controller):
         responses=problem_responses({503: STORAGE_FAILED}),
     )
     async def get_stats(self, services: NamedDependency[GatewayServices]) -> StatsView:
-        aggregates = await services.database.read(lambda session: ImageRepository(session).stats())
-        return stats_of(aggregates, services.uptime_s)
+        snapshot = await services.database.read(lambda session: ImageRepository(session).stats())
+        return stats_of(snapshot, services.uptime_s)

@@ -1,9 +1,10 @@
 """The webhook outbox in the database: fan events out to one row per URL, claim due rows, settle them.
 
-Events are fanned out by a cursor per URL (``webhook_endpoints.last_event_id``) that moves in the
-same transaction as the rows it creates, so an event is handed to every URL exactly once, whichever
-gateway does it. Delivery rows are claimed like images (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
-under a lease), so several gateways share the sending and a killed one's claims are taken over.
+Events are read in id order (their ids commit in order, see ``gateway.events``) and fanned out by
+a cursor per URL (``webhook_endpoints.last_event_id``) that moves in the same transaction as the
+rows it creates, so an event is handed to every URL exactly once, whichever gateway does it.
+Delivery rows are claimed like images (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, under a lease),
+so several gateways share the sending and a killed one's claims are taken over.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
+from gateway.events import event_data, events_after, newest_event_id
 from gateway.models import Event, WebhookDelivery, WebhookEndpoint, utc_now
-from gateway.schemas import iso_utc
 
 FAN_OUT_BATCH = 500
 RETURNED = (
@@ -46,27 +47,7 @@ class ClaimedDelivery:
 
 def delivery_body(event: Event) -> str:
     """The JSON a receiver gets: ``{"type", "event_id", "data": {"id", "status", "caption", "error", "at"}}``."""
-    data = {"id": event.image_id, "status": event.status, "caption": event.caption, "error": event.error,
-            "at": iso_utc(event.at)}  # fmt: skip
-    return json.dumps({"type": event.type, "event_id": event.id, "data": data}, separators=(",", ":"))
-
-
-def visible_events(events: list[Event], after_id: int, now: datetime, gap_grace_s: float) -> list[Event]:
-    """The leading run of ``events`` (ordered by id, all > ``after_id``) that can be handed on for good.
-
-    Ids are taken when a transaction inserts its event but become visible when it commits, so a
-    hole in the ids may still fill. A reader stops before a hole until the event behind it is
-    ``gap_grace_s`` old; by then the hole is a rolled-back transaction, and it is passed over.
-    """
-    taken: list[Event] = []
-    expected = after_id + 1
-    for event in events:
-        event_id = event.id or 0
-        if event_id != expected and (now - event.at).total_seconds() < gap_grace_s:
-            break
-        taken.append(event)
-        expected = event_id + 1
-    return taken
+    return json.dumps({"type": event.type, "event_id": event.id, "data": event_data(event)}, separators=(",", ":"))
 
 
 class WebhookOutbox:
@@ -75,7 +56,7 @@ class WebhookOutbox:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def fan_out(self, urls: tuple[str, ...], gap_grace_s: float) -> int:
+    def fan_out(self, urls: tuple[str, ...]) -> int:
         """Hand new events to each enabled URL's outbox; returns how many rows were made."""
         self._register(urls)
         made = 0
@@ -87,13 +68,7 @@ class WebhookOutbox:
             ).scalar_one_or_none()
             if endpoint is None:  # disabled, or another gateway is fanning out to it right now
                 continue
-            query = select(Event).where(col(Event.id) > endpoint.last_event_id).order_by(col(Event.id))
-            events = visible_events(
-                list(self.session.execute(query.limit(FAN_OUT_BATCH)).scalars()),
-                endpoint.last_event_id,
-                utc_now(),
-                gap_grace_s,
-            )
+            events = events_after(self.session, endpoint.last_event_id, limit=FAN_OUT_BATCH)
             if not events:
                 continue
             self.session.add_all(
@@ -106,7 +81,7 @@ class WebhookOutbox:
 
     def _register(self, urls: tuple[str, ...]) -> None:
         """A URL seen for the first time starts with the events after the newest one now."""
-        newest = self.session.execute(select(func.max(col(Event.id)))).scalar_one() or 0
+        newest = newest_event_id(self.session)
         insert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         for url in urls:
             self.session.execute(insert(WebhookEndpoint).values(url=url, last_event_id=newest).on_conflict_do_nothing())

@@ -28,7 +28,6 @@ from gateway.webhooks.outbox import ClaimedDelivery, WebhookOutbox
 from gateway.webhooks.signing import decode_secret, signed_headers
 
 log = structlog.get_logger("gateway.webhooks")
-GAP_GRACE_S = 10.0
 LEASE_PER_TIMEOUT = 3
 
 
@@ -87,7 +86,7 @@ class WebhookSender:
     async def run_once(self) -> int:
         """One round: fan out, claim what is due, send it; returns how many were sent."""
         urls = self.urls
-        await self.database.write(lambda session: WebhookOutbox(session).fan_out(urls, GAP_GRACE_S))
+        await self.database.write(lambda session: WebhookOutbox(session).fan_out(urls))
         claimed = await self.database.write(
             lambda session: WebhookOutbox(session).claim_due(
                 urls, self._token, self._lease_s, self.settings.webhook_concurrency

@@ -79,8 +79,8 @@ def test_stats_schema_has_exactly_the_contract_shape(schema: dict[str, Any]) -> 
     stats_ref = operation(schema, "get", "/api/stats")["responses"]["200"]["content"]["application/json"]["schema"]
     stats = components[stats_ref["$ref"].rsplit("/", 1)[-1]]
     assert list(stats["properties"]) == [
-        "total", "by_status", "success_rate", "failure_rate", "processing_ms", "stage_ms_avg", "captions",
-        "rejected", "uptime_s",
+        "total", "by_status", "success_rate", "failure_rate", "processing_ms", "end_to_end_ms", "stage_ms_avg",
+        "captions", "rejected", "uptime_s", "uptime_scope",
     ]  # fmt: skip
 
     def fields_of(name: str) -> list[str]:
@@ -89,6 +89,7 @@ def test_stats_schema_has_exactly_the_contract_shape(schema: dict[str, Any]) -> 
 
     assert fields_of("by_status") == ["pending", "processing", "completed", "failed"]
     assert fields_of("processing_ms") == ["avg", "p50", "p95", "max"]
+    assert fields_of("end_to_end_ms") == ["avg", "p50", "p95", "max"]
     assert fields_of("stage_ms_avg") == ["decode", "metadata", "thumbnails", "caption"]
     assert fields_of("captions") == ["pending", "completed", "failed", "unavailable"]
     assert fields_of("rejected") == ["too_large", "unsupported_format", "unreadable", "bad_request"]

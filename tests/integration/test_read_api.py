@@ -207,9 +207,10 @@ async def test_delete_while_a_worker_has_it_leaves_nothing_behind(
     image_id = await upload(client)
     await wait_for_status(client, image_id, statuses=("processing",))
     assert (await client.delete(f"/api/images/{image_id}")).status_code == 204
-    import asyncio
-
-    await asyncio.sleep(0.8)
+    deadline = time.monotonic() + 20
+    while "gateway_images_in_flight 0.0" not in (await client.get("/metrics")).text:
+        assert time.monotonic() < deadline, "the worker never let go of the deleted image"
+        await asyncio.sleep(0.05)
     assert not any(image_id in str(path) for path in settings.data_dir.rglob("*"))
     assert (await client.get(f"/api/images/{image_id}")).status_code == 404
 
@@ -227,14 +228,16 @@ async def test_stats_have_exactly_the_documented_shape(client: AsyncTestClient[A
     await client.post("/api/images", files={"image": ("a.gif", b"GIF89a" + bytes(10), "image/gif")})
     stats = (await client.get("/api/stats")).json()
     assert set(stats) == {
-        "total", "by_status", "success_rate", "failure_rate", "processing_ms", "stage_ms_avg", "captions",
-        "rejected", "uptime_s",
+        "total", "by_status", "success_rate", "failure_rate", "processing_ms", "end_to_end_ms", "stage_ms_avg",
+        "captions", "rejected", "uptime_s", "uptime_scope",
     }  # fmt: skip
     assert stats["total"] == 1
     assert stats["by_status"] == {"pending": 0, "processing": 0, "completed": 1, "failed": 0}
     assert stats["success_rate"] == 1.0
     assert stats["failure_rate"] == 0.0
     assert set(stats["processing_ms"]) == {"avg", "p50", "p95", "max"}
+    assert stats["end_to_end_ms"]["max"] >= stats["processing_ms"]["max"] > 0
+    assert stats["uptime_scope"] == "process"
     assert set(stats["stage_ms_avg"]) == {"decode", "metadata", "thumbnails", "caption"}
     assert stats["captions"] == {"pending": 0, "completed": 1, "failed": 0, "unavailable": 0}
     assert stats["rejected"] == {"too_large": 0, "unsupported_format": 1, "unreadable": 0, "bad_request": 0}

@@ -13,8 +13,9 @@ import pytest
 
 from gateway.db import Database, build_engine, migrate
 from gateway.errors import InvalidQueryError
-from gateway.models import Image, ImageStatus, RejectionReason, utc_now
+from gateway.models import CaptionStatus, Image, ImageStatus, RejectionReason, utc_now
 from gateway.repository import ImageRepository
+from gateway.results import CaptionResult, CpuStagesResult, FinalState
 from gateway.storage import new_image_id
 from tests.repository_backends import BACKENDS, database_url_for
 
@@ -89,16 +90,20 @@ def test_claims_follow_upload_order_and_are_exclusive(database: Database) -> Non
 
 def test_an_expired_lease_is_taken_over_and_the_old_holder_cannot_write(database: Database) -> None:
     (image_id,) = add_images(database, 1)
-    first = database.run_sync(lambda session: ImageRepository(session).claim_next("dead", 0.05))
+    first = database.run_sync(lambda session: ImageRepository(session).claim_next("dead", 2.0))
     assert first is not None
     assert database.run_sync(lambda session: ImageRepository(session).claim_next("other", 30)) is None
-    time.sleep(0.1)
-    second = database.run_sync(lambda session: ImageRepository(session).claim_next("alive", 30))
+    deadline = time.monotonic() + 20
+    second = None
+    while second is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+        second = database.run_sync(lambda session: ImageRepository(session).claim_next("alive", 30))
     assert second is not None
     assert second.id == image_id
     assert second.attempts == 2
-    assert not database.run_sync(lambda session: ImageRepository(session).save_progress(image_id, "dead", error="x"))
-    assert database.run_sync(lambda session: ImageRepository(session).save_progress(image_id, "alive", error=None))
+    stages = CpuStagesResult(decode_ms=1.0)
+    assert not database.run_sync(lambda session: ImageRepository(session).save_cpu_stages(image_id, "dead", stages))
+    assert database.run_sync(lambda session: ImageRepository(session).save_cpu_stages(image_id, "alive", stages))
 
 
 def test_released_claims_are_pending_again(database: Database) -> None:
@@ -145,11 +150,10 @@ def test_requeue_only_moves_failed_images(database: Database) -> None:
     image_id, _other_id = add_images(database, 2)
     assert not database.run_sync(lambda session: ImageRepository(session).requeue_failed(image_id))
     database.run_sync(lambda session: ImageRepository(session).claim_next("t", 30))
-    database.run_sync(
-        lambda session: ImageRepository(session).save_progress(
-            image_id, "t", status=ImageStatus.FAILED, caption_status="unavailable", error="down"
-        )
+    down = FinalState(
+        ImageStatus.FAILED, CaptionResult(CaptionStatus.UNAVAILABLE, error="down"), utc_now(), error="down"
     )
+    assert database.run_sync(lambda session: ImageRepository(session).finish(image_id, "t", down))
     assert database.run_sync(lambda session: ImageRepository(session).count_unavailable_captions()) == 1
     assert database.run_sync(lambda session: ImageRepository(session).requeue_unavailable_captions()) == 1
     image = database.run_sync(lambda session: ImageRepository(session).get(image_id), write=False)
@@ -162,20 +166,30 @@ def test_stats_aggregate_in_the_database(database: Database) -> None:
     ids = add_images(database, 3)
     for number, image_id in enumerate(ids[:2]):
         database.run_sync(lambda session, image_id=image_id: ImageRepository(session).claim_next(image_id, 30))
+        claimed = database.run_sync(lambda session, image_id=image_id: ImageRepository(session).get(image_id))
+        assert claimed is not None
+        assert claimed.started_at is not None
+        done = FinalState(
+            ImageStatus.COMPLETED,
+            CaptionResult(CaptionStatus.COMPLETED, text="a cat", model="m"),
+            claimed.started_at + timedelta(milliseconds=100 * (number + 1)),
+        )
         database.run_sync(
-            lambda session, image_id=image_id, number=number: ImageRepository(session).save_progress(
-                image_id, image_id, status=ImageStatus.COMPLETED, processing_ms=100.0 * (number + 1),
-                decode_ms=10.0, caption_status="completed",
+            lambda session, image_id=image_id: ImageRepository(session).save_cpu_stages(
+                image_id, image_id, CpuStagesResult(decode_ms=10.0)
             )
-        )  # fmt: skip
+        )
+        database.run_sync(
+            lambda session, image_id=image_id, done=done: ImageRepository(session).finish(image_id, image_id, done)
+        )
     database.run_sync(lambda session: ImageRepository(session).count_rejection(RejectionReason.TOO_LARGE))
     stats = database.run_sync(lambda session: ImageRepository(session).stats(), write=False)
-    assert stats["total"] == 3
-    assert stats["by_status"] == {"pending": 1, "processing": 0, "completed": 2, "failed": 0}
-    assert stats["success_rate"] == 1.0
-    assert stats["processing_ms"]["avg"] == 150.0
-    assert stats["processing_ms"]["max"] == 200.0
-    assert stats["stage_ms_avg"]["decode"] == 10.0
-    assert stats["rejected"]["too_large"] == 1
-    assert stats["captions"]["completed"] == 2
-    assert stats["captions"]["pending"] == 1
+    assert stats.total == 3
+    assert stats.by_status == {"pending": 1, "processing": 0, "completed": 2, "failed": 0}
+    assert stats.success_rate == 1.0
+    assert stats.processing_ms.avg == 150.0
+    assert stats.processing_ms.max == 200.0
+    assert stats.stage_ms_avg["decode"] == 10.0
+    assert stats.rejected["too_large"] == 1
+    assert stats.captions["completed"] == 2
+    assert stats.captions["pending"] == 1

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import base64
 import time
-from datetime import timedelta
 
 import pytest
 from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
-from gateway.models import Event, utc_now
 from gateway.settings import GatewaySettings
-from gateway.webhooks.outbox import visible_events
 from gateway.webhooks.sender import retry_delay_s
 from gateway.webhooks.signing import decode_secret, signed_headers
 
@@ -65,17 +62,3 @@ def test_retry_delays_double_with_jitter_up_to_the_cap() -> None:
         delays = [retry_delay_s(attempts, 1.0, 60.0) for _ in range(50)]
         assert all(low <= delay <= high for delay in delays)
         assert len(set(delays)) > 1
-
-
-def _event(event_id: int, age_s: float) -> Event:
-    return Event(id=event_id, type="image.accepted", image_id="a" * 32, status="pending",
-                 at=utc_now() - timedelta(seconds=age_s))  # fmt: skip
-
-
-def test_a_young_hole_in_event_ids_is_waited_for_and_an_old_one_passed_over() -> None:
-    now = utc_now()
-    young_hole = [_event(11, 1), _event(13, 1)]
-    assert [event.id for event in visible_events(young_hole, 10, now, gap_grace_s=10)] == [11]
-    old_hole = [_event(11, 30), _event(13, 30), _event(14, 1)]
-    assert [event.id for event in visible_events(old_hole, 10, now, gap_grace_s=10)] == [11, 13, 14]
-    assert visible_events([_event(12, 1)], 10, now, gap_grace_s=10) == []

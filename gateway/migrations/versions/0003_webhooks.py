@@ -1,7 +1,7 @@
 """Webhook outbox: configured endpoints with their event cursor, and one delivery row per event and URL.
 
 Revision ID: 0003_webhooks
-Revises: 0001
+Revises: 0002_core
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0003_webhooks"
-down_revision = "0001"
+down_revision = "0002_core"
 branch_labels = None
 depends_on = None
 
@@ -19,17 +19,6 @@ BIG_ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 
 def upgrade() -> None:
-    # TEMPORARY: the events table belongs to the events migration; kept here until the branches merge.
-    op.create_table(
-        "events",
-        sa.Column("id", BIG_ID, primary_key=True, autoincrement=True),
-        sa.Column("type", sa.String(32), nullable=False),
-        sa.Column("image_id", sa.String(32), nullable=False, index=True),
-        sa.Column("status", sa.String(16), nullable=False),
-        sa.Column("caption", sa.Text(), nullable=True),
-        sa.Column("error", sa.Text(), nullable=True),
-        sa.Column("at", sa.DateTime(timezone=True), nullable=False, index=True),
-    )
     op.create_table(
         "webhook_endpoints",
         sa.Column("url", sa.String(2048), primary_key=True),
@@ -55,4 +44,3 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("webhook_deliveries")
     op.drop_table("webhook_endpoints")
-    op.drop_table("events")

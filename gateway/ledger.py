@@ -1,0 +1,139 @@
+"""What one transaction changes in the stats counters and the event log, written as it commits.
+
+Every state change of an image goes through ``ImageRepository``, which tells the session's
+ledger the row's counted state before and after (``RowState``). The ledger sums the difference
+of their contributions and, just before the transaction commits, adds it to the counter rows in
+one ``INSERT ... ON CONFLICT DO UPDATE SET value = value + excluded.value`` (sorted keys, one
+shard per transaction, so concurrent writers on PostgreSQL neither deadlock nor queue on a hot
+row), then appends the transaction's events. A rollback drops both with the row change, so the
+counters always equal a recount of the images table.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from sqlalchemy import event
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session
+
+from gateway.events import EventType, PendingEvent, write_events
+from gateway.histogram import bucket_of
+from gateway.models import STAGES, Image, ImageStatus, StatCounter, utc_now
+
+POSTGRES_SHARDS = 16
+LEDGER_KEY = "gateway_ledger"
+
+
+@dataclass(frozen=True)
+class RowState:
+    """The columns of an image row that the counters count."""
+
+    status: str
+    caption_status: str
+    decode_ms: float | None = None
+    metadata_ms: float | None = None
+    thumbnails_ms: float | None = None
+    caption_ms: float | None = None
+    processing_ms: float | None = None
+    end_to_end_ms: float | None = None
+
+    @classmethod
+    def of(cls, image: Image) -> RowState:
+        return cls(
+            status=image.status,
+            caption_status=image.caption_status,
+            decode_ms=image.decode_ms,
+            metadata_ms=image.metadata_ms,
+            thumbnails_ms=image.thumbnails_ms,
+            caption_ms=image.caption_ms,
+            processing_ms=image.processing_ms,
+            end_to_end_ms=image.end_to_end_ms,
+        )
+
+    def stage_ms(self, stage: str) -> float | None:
+        value: float | None = getattr(self, f"{stage}_ms")
+        return value
+
+
+def contribution(state: RowState) -> dict[str, float]:
+    """The counter values one row adds; a stat is the sum over every row."""
+    values: dict[str, float] = {f"status.{state.status}": 1.0, f"caption.{state.caption_status}": 1.0}
+    for stage in STAGES:
+        duration_ms = state.stage_ms(stage)
+        if duration_ms is not None:
+            values[f"stage_sum.{stage}"] = duration_ms
+            values[f"stage_n.{stage}"] = 1.0
+    if state.status == ImageStatus.COMPLETED:
+        for name, duration_ms in (("processing", state.processing_ms), ("end_to_end", state.end_to_end_ms)):
+            if duration_ms is not None:
+                values[f"{name}.sum"] = duration_ms
+                values[f"{name}.n"] = 1.0
+                values[f"{name}.h{bucket_of(duration_ms)}"] = 1.0
+    return values
+
+
+@dataclass
+class Ledger:
+    """Counter deltas and events of one session's transaction, written in ``before_commit``."""
+
+    deltas: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    events: list[PendingEvent] = field(default_factory=list)
+
+    def change(self, old: RowState | None, new: RowState | None) -> None:
+        for key, value in (contribution(old) if old else {}).items():
+            self.deltas[key] -= value
+        for key, value in (contribution(new) if new else {}).items():
+            self.deltas[key] += value
+
+    def record(self, event_type: EventType, image_id: str, status: str, **details: str | None) -> None:
+        self.events.append(
+            PendingEvent(
+                type=event_type,
+                image_id=image_id,
+                status=status,
+                caption=details.get("caption"),
+                error=details.get("error"),
+                at=utc_now(),
+            )
+        )
+
+    def flush(self, session: Session) -> None:
+        deltas = {key: value for key, value in sorted(self.deltas.items()) if value != 0}
+        self.deltas.clear()
+        if deltas:
+            _add_to_counters(session, deltas)
+        if self.events:
+            write_events(session, self.events)
+            self.events = []
+
+
+def ledger_of(session: Session) -> Ledger:
+    """The session's ledger, created (and hooked to its commit) on first use."""
+    ledger: Ledger | None = session.info.get(LEDGER_KEY)
+    if ledger is None:
+        ledger = session.info[LEDGER_KEY] = Ledger()
+        event.listen(session, "before_commit", lambda committing: ledger.flush(committing))
+        event.listen(session, "after_rollback", lambda _session: _forget(ledger))
+    return ledger
+
+
+def _forget(ledger: Ledger) -> None:
+    ledger.deltas.clear()
+    ledger.events.clear()
+
+
+def _add_to_counters(session: Session, deltas: dict[str, float]) -> None:
+    is_postgresql = session.connection().dialect.name == "postgresql"
+    shard = random.randrange(POSTGRES_SHARDS) if is_postgresql else 0  # noqa: S311 - load spreading, not security
+    rows = [{"key": key, "shard": shard, "value": value} for key, value in deltas.items()]
+    insert = postgresql_insert(StatCounter) if is_postgresql else sqlite_insert(StatCounter)
+    statement = insert.values(rows)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["key", "shard"], set_={"value": StatCounter.value + statement.excluded.value}
+        )
+    )
