@@ -144,14 +144,16 @@ class InferencePool:
         now = time.monotonic()
         views = tuple(replica.view(now) for replica in self._replicas.values())
         ready = [view for view in views if view.state is ReplicaState.READY]
+        answering = any(replica.serviceable and replica.probed_ready for replica in self._replicas.values())
         if not views:
             names = ", ".join(entry.raw for entry in self._entries)
             return InferenceReadiness(False, f"No inference replica is known: {names} resolved to no address.")
         if len(views) == 1:
-            return InferenceReadiness(bool(ready), views[0].detail, views)
+            return InferenceReadiness(bool(ready), views[0].detail, views, answering)
         if ready:
-            return InferenceReadiness(True, f"{len(ready)} of {len(views)} inference replicas are ready.", views)
-        return InferenceReadiness(False, f"None of the {len(views)} inference replicas is ready.", views)
+            detail = f"{len(ready)} of {len(views)} inference replicas are ready."
+            return InferenceReadiness(True, detail, views, answering)
+        return InferenceReadiness(False, f"None of the {len(views)} inference replicas is ready.", views, answering)
 
     async def refresh(self, request_id: str | None = None) -> None:
         """Probe every replica now, concurrently."""

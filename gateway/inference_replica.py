@@ -40,11 +40,16 @@ class ReplicaView:
 
 @dataclass(frozen=True)
 class InferenceReadiness:
-    """Ready when any replica is; ``detail`` is one sentence."""
+    """Ready when any replica is; ``detail`` is one sentence.
+
+    ``answering``: some replica's own readiness check says ready, even if it is ejected for failed
+    requests. A caption that fails while one answers failed for itself, not for an outage.
+    """
 
     ready: bool
     detail: str
     replicas: tuple[ReplicaView, ...] = ()
+    answering: bool = False
 
 
 Probe = Callable[[str, str | None], Awaitable[ReplicaProbe]]  # (base URL, request id)

@@ -25,7 +25,7 @@ from gateway.inference_client import InferenceClient
 from gateway.metrics import GatewayMetrics
 from gateway.models import CaptionStatus, Image, ImageStatus, utc_now
 from gateway.repository import ImageRepository
-from gateway.results import CaptionResult, CpuStagesResult, FinalState, ThumbnailSize
+from gateway.results import CaptionResult, CpuStagesResult, FinalState, ThumbnailDimensions
 from gateway.settings import GatewaySettings
 from gateway.storage import BlobNotFoundError, BlobStore
 
@@ -48,8 +48,8 @@ class CpuOutcome:
     error: str | None = None
 
     def result(self) -> CpuStagesResult:
-        def size(thumbnail: Thumbnail | None) -> ThumbnailSize | None:
-            return None if thumbnail is None else ThumbnailSize(thumbnail.width, thumbnail.height)
+        def size(thumbnail: Thumbnail | None) -> ThumbnailDimensions | None:
+            return None if thumbnail is None else ThumbnailDimensions(thumbnail.width, thumbnail.height)
 
         return CpuStagesResult(
             decode_ms=self.timings_ms.get("decode"),
@@ -208,12 +208,13 @@ class ImagePipeline:
         """The failed end of a caption cycle; the cycle counts only while inference is otherwise ready.
 
         ``unavailable`` after every replica was down or not ready does not count (the re-queue
-        watcher waits for readiness); ``unavailable`` while the service says it is ready (a 5xx
-        for this one request, say) does. The ``caption_max_cycles``-th counted cycle gives up:
+        watcher waits for readiness); ``unavailable`` while some replica's readiness check says it
+        is ready (a 5xx for this one request, say, which may have ejected that replica) does. The
+        ``caption_max_cycles``-th counted cycle gives up:
         the caption is ``failed`` with the last error and is not re-queued again.
         """
         status, detail, cycles = CaptionStatus(exc.caption_status), exc.detail, None
-        if status == CaptionStatus.UNAVAILABLE and (await self.inference.readiness(image.request_id)).ready:
+        if status == CaptionStatus.UNAVAILABLE and (await self.inference.readiness(image.request_id)).answering:
             cycles = image.caption_cycles + 1
             if cycles >= self.settings.caption_max_cycles:
                 status = CaptionStatus.FAILED

@@ -10,7 +10,7 @@ from gateway.models import CaptionStatus, Image, ImageStatus
 
 
 @dataclass(frozen=True)
-class ThumbnailSize:
+class ThumbnailDimensions:
     width: int
     height: int
 
@@ -23,8 +23,8 @@ class CpuStagesResult:
     metadata_ms: float | None = None
     thumbnails_ms: float | None = None
     metadata: ImageMetadata | None = None
-    small: ThumbnailSize | None = None
-    medium: ThumbnailSize | None = None
+    small: ThumbnailDimensions | None = None
+    medium: ThumbnailDimensions | None = None
 
 
 @dataclass(frozen=True)

@@ -80,7 +80,9 @@ class EventsController(Controller):
         services: NamedDependency[GatewayServices],
         after: Annotated[int | None, Parameter(ge=0, description="Resume after this event id.")] = None,
         image: Annotated[str | None, Parameter(max_length=64, description="Only events of this image.")] = None,
-        last_event_id: Annotated[str | None, HeaderParameter(name="Last-Event-ID", required=False)] = None,
+        last_event_id: Annotated[
+            str | None, HeaderParameter(name="Last-Event-ID", required=False, pattern=r"^\s*[0-9]+\s*$")
+        ] = None,
     ) -> ServerSentEvent:
         start = resume_point(last_event_id, after)
         if start is None:

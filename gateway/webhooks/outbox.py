@@ -58,7 +58,7 @@ class WebhookOutbox:
 
     def fan_out(self, urls: tuple[str, ...]) -> int:
         """Hand new events to each enabled URL's outbox; returns how many rows were made."""
-        self._register(urls)
+        self.register(urls)
         made = 0
         for url in urls:
             endpoint = self.session.execute(
@@ -79,7 +79,7 @@ class WebhookOutbox:
         self.session.flush()
         return made
 
-    def _register(self, urls: tuple[str, ...]) -> None:
+    def register(self, urls: tuple[str, ...]) -> None:
         """A URL seen for the first time starts with the events after the newest one now."""
         newest = newest_event_id(self.session)
         insert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert

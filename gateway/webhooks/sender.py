@@ -58,7 +58,11 @@ class WebhookSender:
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
+        """Register the URLs (a new one gets the events from now on), then run the loop."""
         if self.urls:
+            urls = self.urls
+            with contextlib.suppress(StorageUnavailableError):  # the loop registers them once it can
+                await self.database.write(lambda session: WebhookOutbox(session).register(urls))
             self._task = asyncio.create_task(self._loop(), name="gateway-webhooks")
             log.info("webhooks_started", urls=len(self.urls))
 
