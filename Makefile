@@ -65,8 +65,8 @@ bench-uploads: install ## Upload acceptance throughput vs a bare Litestar app
 bench-scaling: install ## Captions/s through the replica pool: 1-8 fake replicas vs ideal; one slow replica
 	$(BIN)/python -m bench.scaling
 
-bench-stats: install ## GET /api/stats latency at 10k, 100k and 1M images, SQLite and PostgreSQL (long: rows are real)
-	$(BIN)/python -m bench.stats
+bench-stats: install ## GET /api/stats latency at 10k, 100k and 1M images, SQLite and PostgreSQL (10k rows made by the repository, copied up)
+	$(BIN)/python -m bench.stats --seed 10000 --batch 500
 
 bench-inference: install ## BLIP-large (random weights): PyTorch eager vs our ONNX fp32/int8
 	$(BIN)/python -m bench.inference
