@@ -58,10 +58,12 @@ class S3Server:
         rclone's own ``.rclone_temp_*`` files (a PUT in progress, or one killed) are not objects.
         """
         folder = self.bucket_dir(bucket)
+        # os.walk, not rglob: rclone removes an emptied "directory" while we read, and walk skips it.
         return {
-            path.relative_to(folder).as_posix()
-            for path in folder.rglob("*")
-            if path.is_file() and not path.name.startswith(".rclone_temp_")
+            (Path(root) / name).relative_to(folder).as_posix()
+            for root, _dirs, names in os.walk(folder)
+            for name in names
+            if not name.startswith(".rclone_temp_")
         }
 
     def start(self, *extra_args: str, timeout_s: float = 30) -> None:
