@@ -2,11 +2,12 @@
 
 The key is claimed (a row inserted, ``ON CONFLICT DO NOTHING``) before the body is read, so
 concurrent duplicates on any number of gateways find one claim: the first request stores the
-image, the others get 409 while it is in flight. Once it answered 202 the row keeps that body
-and the sha256 of the file bytes; a repeat with the same bytes gets the same answer (no new row),
-with other bytes a 422. A request that ends in anything but 202 gives its claim back, so it may
-be sent again with the same key. Keys live ``GATEWAY_IDEMPOTENCY_TTL_H`` hours and are scoped by
-a hash of the bearer token when ``GATEWAY_API_KEY`` is set.
+image, the others get 409 while it is in flight. The claim is completed in the transaction that
+inserts the image row, so a crash cannot leave an image whose key still looks in flight; the row
+then keeps the 202's body and the sha256 of the file bytes. A repeat with the same bytes gets the
+same answer (no new row), with other bytes a 422. A request that ends in anything but 202 gives
+its claim back, so it may be sent again with the same key. Keys live ``GATEWAY_IDEMPOTENCY_TTL_H``
+hours and are scoped by a hash of the bearer token when ``GATEWAY_API_KEY`` is set.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from gateway.errors import (
     InvalidIdempotencyKeyError,
     StorageUnavailableError,
 )
-from gateway.models import IdempotencyRecord, utc_now
+from gateway.models import IdempotencyRecord, Image, utc_now
 from gateway.schemas import ImageSummary, summary_of
 from gateway.storage import new_image_id
 from gateway.uploads import SpooledPart, UploadService, receive_image_part, with_idle_timeout
@@ -119,15 +120,28 @@ class IdempotencyStore:
             )
         )
 
-    async def remember(self, key: IdempotencyKey, token: str, sha256: str, image_id: str, body: str) -> None:
-        values = {"completed": True, "sha256": sha256, "image_id": image_id, "response_body": body}
-        await self.database.write(
-            lambda session: session.execute(
-                update(IdempotencyRecord)
-                .where(col(IdempotencyRecord.key_hash) == key.key_hash, col(IdempotencyRecord.claim_token) == token)
-                .values(**values)
-            )
+    @staticmethod
+    def remember(session: Session, key: IdempotencyKey, token: str, image: Image) -> None:
+        """Complete the claim with the 202's body, in the transaction that inserts ``image``.
+
+        A claim that went stale (its request ran past ``STALE_CLAIM_S``) may have been taken by a
+        newer request; then this one is refused and its image is not kept, so one key never names two.
+        """
+        values = {
+            "completed": True,
+            "sha256": image.sha256,
+            "image_id": image.id,
+            "response_body": encode_json(summary_of(image)).decode(),
+        }
+        completed = session.execute(
+            update(IdempotencyRecord)
+            .where(col(IdempotencyRecord.key_hash) == key.key_hash, col(IdempotencyRecord.claim_token) == token)
+            .values(**values)
         )
+        if completed.rowcount != 1:  # type: ignore[attr-defined]
+            raise IdempotencyKeyInUseError(
+                f"This request outlived its {IDEMPOTENCY_HEADER} claim and a newer request took the key; use a new key."
+            )
 
     async def prune(self) -> None:
         """Forget keys older than the TTL (best effort; the next upload with a key tries again)."""
@@ -161,17 +175,18 @@ class IdempotentUploads:
         claim = await self.store.claim(key)
         if claim.token is None:
             return await self._replay(claim.record, body, content_type)
+        token = claim.token
         try:
-            image = await self.uploads.accept(body, content_type, request_id)
+            image = await self.uploads.accept(
+                body, content_type, request_id, lambda session, image: self.store.remember(session, key, token, image)
+            )
         except BaseException:
             # Only a 202 is remembered: give the key back, even when the request is being cancelled.
             with anyio.CancelScope(shield=True), contextlib.suppress(StorageUnavailableError):
                 await self.store.release(key, claim.token)
             raise
-        summary = summary_of(image)
-        await self.store.remember(key, claim.token, image.sha256, image.id, encode_json(summary).decode())
         await self.store.prune()
-        return summary
+        return summary_of(image)
 
     async def _replay(
         self, record: IdempotencyRecord | None, body: AsyncIterator[bytes], content_type: tuple[str, dict[str, str]]

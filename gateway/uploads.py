@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import unicodedata
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -20,6 +20,7 @@ import anyio.to_thread
 import structlog
 from litestar.exceptions.http_exceptions import InternalServerException, RequestEntityTooLarge
 from multipart import ParserError, ParserLimitReached, PushMultipartParser
+from sqlmodel import Session
 
 from gateway.db import Database
 from gateway.errors import (
@@ -44,6 +45,8 @@ MAX_PARTS = 16
 # A part's header block: room for a 1,500-character CJK file name even percent-encoded (~14 KB).
 MAX_PART_HEADER_BYTES = 32 * 1024
 SPOOL_FLUSH_BYTES = 4 * 1024 * 1024
+# Runs in the transaction that inserts an accepted image, so its writes commit with the row or not at all.
+AcceptedHook = Callable[[Session, Image], None]
 log = structlog.get_logger("gateway.uploads")
 
 
@@ -166,12 +169,17 @@ class UploadService:
         self.metrics = metrics
 
     async def accept(
-        self, body: AsyncIterator[bytes], content_type: tuple[str, dict[str, str]], request_id: str
+        self,
+        body: AsyncIterator[bytes],
+        content_type: tuple[str, dict[str, str]],
+        request_id: str,
+        also_in_transaction: AcceptedHook | None = None,
     ) -> Image:
+        """Store the upload as a pending image; ``also_in_transaction`` runs in the insert's transaction."""
         part = SpooledPart(self.storage.upload_path(new_image_id()))
         try:
             await receive_image_part(with_idle_timeout(body, self.settings.body_idle_timeout_s), content_type, part)
-            image = await anyio.to_thread.run_sync(self._store, part, request_id)
+            image = await anyio.to_thread.run_sync(self._store, part, request_id, also_in_transaction)
         except UploadRejectedError as exc:
             await self._count_rejection(exc)
             raise
@@ -189,7 +197,7 @@ class UploadService:
         )  # fmt: skip
         return image
 
-    def _store(self, part: SpooledPart, request_id: str) -> Image:
+    def _store(self, part: SpooledPart, request_id: str, also_in_transaction: AcceptedHook | None) -> Image:
         """In one worker thread: finish the spool, judge it, move it into place, commit the row."""
         part.flush()
         part.close()
@@ -213,12 +221,18 @@ class UploadService:
         # between leaves a sweep mark (S3) that removes the blob once the grace period passes.
         anyio.from_thread.run(self.storage.put_original, image_id, header.format, part.path)
         try:
-            self.database.run_sync(lambda session: ImageRepository(session).add(image))
+            self.database.run_sync(lambda session: self._insert(session, image, also_in_transaction))
         except BaseException:
             with contextlib.suppress(Exception):
                 anyio.from_thread.run(self.storage.delete_image, image_id)
             raise
         return image
+
+    @staticmethod
+    def _insert(session: Session, image: Image, also_in_transaction: AcceptedHook | None) -> None:
+        ImageRepository(session).add(image)
+        if also_in_transaction is not None:
+            also_in_transaction(session, image)
 
     async def _count_rejection(self, error: UploadRejectedError) -> None:
         reason = RejectionReason(error.reason)

@@ -82,7 +82,7 @@ class ImagesController(Controller):
                 "Idempotency-Key.",
                 401: BAD_KEY,
                 408: "The body sent nothing for GATEWAY_BODY_IDLE_TIMEOUT_S; not counted as a rejection.",
-                409: "The first request with this Idempotency-Key is still in flight.",
+                409: "The first request with this Idempotency-Key is still in flight (or took the key from this one).",
                 413: "Body over GATEWAY_MAX_UPLOAD_BYTES, or a header declaring too many pixels.",
                 415: "Not JPEG or PNG by its leading bytes.",
                 422: "JPEG/PNG leading bytes but a header that cannot be parsed, or an Idempotency-Key already "

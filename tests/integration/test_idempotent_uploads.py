@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
+from sqlalchemy import text
 
 from gateway.app import create_app
+from gateway.deps import GatewayServices
 from gateway.settings import GatewaySettings
 from tests.conftest import SettingsFactory
 from tests.repository_backends import BACKENDS, database_url_for
@@ -89,6 +91,45 @@ async def test_keys_are_scoped_per_api_key(client: AsyncTestClient[Any]) -> None
     again = await client.post("/api/images", headers=headers, **upload())
     assert first.status_code == again.status_code == 202
     assert again.json()["id"] == first.json()["id"]
+
+
+async def upload_while_the_key_is_taken_over(client: AsyncTestClient[Any], key: str) -> tuple[int, bytes]:
+    """POST an upload straight into the ASGI app; between the body's two halves the key's claim goes
+    to a newer request, as it does once a claim has gone stale (``STALE_CLAIM_S``)."""
+    boundary = b"b0undary"
+    body = (b"--" + boundary + b'\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n'
+            b"Content-Type: image/jpeg\r\n\r\n" + PHOTO + b"\r\n--" + boundary + b"--\r\n")  # fmt: skip
+    halves = [body[: len(body) // 2], body[len(body) // 2 :]]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "POST", "scheme": "http",
+             "path": "/api/images", "raw_path": b"/api/images", "query_string": b"", "root_path": "",
+             "headers": [(b"host", b"test"), (b"idempotency-key", key.encode()),
+                         (b"content-type", b"multipart/form-data; boundary=" + boundary)],
+             "client": ("127.0.0.1", 4711), "server": ("test", 80)}  # fmt: skip
+    services: GatewayServices = client.app.state.services
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if len(halves) == 1:
+            with services.database.engine.begin() as connection:
+                connection.execute(text("UPDATE idempotency_keys SET claim_token = 'newer-request'"))
+        half = halves.pop(0)
+        return {"type": "http.request", "body": half, "more_body": bool(halves)}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await client.app(scope, receive, send)  # type: ignore[arg-type]
+    return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])
+
+
+async def test_a_request_whose_claim_was_taken_over_is_409_and_keeps_no_image(
+    client: AsyncTestClient[Any], settings: GatewaySettings
+) -> None:
+    status, body = await upload_while_the_key_is_taken_over(client, "k-stale")
+    assert status == 409
+    assert b"a newer request took the key" in body
+    assert await image_total(client) == 0
+    assert not [path for path in settings.data_dir.rglob("*") if path.is_file() and ".sqlite3" not in path.name]
 
 
 @pytest.fixture(params=BACKENDS)
