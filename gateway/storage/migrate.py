@@ -60,6 +60,11 @@ def blob_files(data_dir: Path) -> tuple[list[tuple[str, Path]], list[str]]:
     return found, ignored
 
 
+def local_sha256_and_size(path: Path) -> tuple[str, int]:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest(), path.stat().st_size
+
+
 async def remote_sha256(store: S3BlobStore, key: str) -> str | None:
     try:
         stream = await store.open_key(key, missing=key)
@@ -97,21 +102,20 @@ class Migration:
                 self.report.failed.append(key)
 
     async def _copy(self, key: str, path: Path) -> None:
-        data = await anyio.Path(path).read_bytes()
-        local_sha256 = hashlib.sha256(data).hexdigest()
+        local_sha256, size_bytes = await anyio.to_thread.run_sync(local_sha256_and_size, path)
         present = await self.store.head(key)
-        stored_sha256 = await remote_sha256(self.store, key) if present and present.size_bytes == len(data) else None
+        stored_sha256 = await remote_sha256(self.store, key) if present and present.size_bytes == size_bytes else None
         if stored_sha256 == local_sha256:
             self.report.skipped += 1
             return
         if self.verify_only:
             (self.report.mismatched if present else self.report.missing).append(key)
             return
-        await self.store.put_bytes(key, data, content_type_of_key(key))
+        await self.store.put_file(key, path, content_type_of_key(key))
         if await remote_sha256(self.store, key) != local_sha256:
             self.report.mismatched.append(key)
             return
-        self.report.uploaded_bytes += len(data)
+        self.report.uploaded_bytes += size_bytes
         if present:
             self.report.replaced += 1
         else:

@@ -43,10 +43,14 @@ from gateway.storage.s3_errors import (
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
+    from types_aiobotocore_s3.type_defs import CompletedPartTypeDef
 
 log = structlog.get_logger("gateway.storage")
 MARKS = "pending/"
 CHUNK_BYTES = 1024 * 1024
+# A file larger than one part goes up as a multipart upload, so a put holds one part in memory.
+# S3 wants at least 5 MiB in every part but the last.
+PART_BYTES = 8 * 1024 * 1024
 STARTUP_CHECK_S = 5.0
 RETRY_NOT_READY_S = 2.0
 DELETE_BATCH = 1000
@@ -162,6 +166,44 @@ class S3BlobStore:
                 Bucket=self.target.bucket, Key=self.prefix + key, Body=data, ContentType=content_type
             )
 
+    async def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Upload a local file, one ``PART_BYTES`` part in memory at a time."""
+        async with await anyio.open_file(path, "rb") as handle:
+            first = await handle.read(PART_BYTES)
+            second = await handle.read(PART_BYTES)
+            if not second:
+                return await self.put_bytes(key, first, content_type)
+            with self._errors():
+                upload = await self.client.create_multipart_upload(
+                    Bucket=self.target.bucket, Key=self.prefix + key, ContentType=content_type
+                )
+            try:
+                parts = [await self._put_part(key, upload["UploadId"], 1, first)]
+                number, data = 2, second
+                while data:
+                    parts.append(await self._put_part(key, upload["UploadId"], number, data))
+                    number, data = number + 1, await handle.read(PART_BYTES)
+                with self._errors():
+                    await self.client.complete_multipart_upload(
+                        Bucket=self.target.bucket,
+                        Key=self.prefix + key,
+                        UploadId=upload["UploadId"],
+                        MultipartUpload={"Parts": parts},
+                    )
+            except BaseException:
+                with anyio.CancelScope(shield=True), contextlib.suppress(*S3_FAILURES):
+                    await self.client.abort_multipart_upload(
+                        Bucket=self.target.bucket, Key=self.prefix + key, UploadId=upload["UploadId"]
+                    )
+                raise
+
+    async def _put_part(self, key: str, upload_id: str, number: int, data: bytes) -> CompletedPartTypeDef:
+        with self._errors():
+            response = await self.client.upload_part(
+                Bucket=self.target.bucket, Key=self.prefix + key, UploadId=upload_id, PartNumber=number, Body=data
+            )
+        return {"ETag": response["ETag"], "PartNumber": number}
+
     async def head(self, key: str) -> BlobInfo | None:
         try:
             with self._errors(missing=key):
@@ -187,8 +229,7 @@ class S3BlobStore:
     async def put_original(self, image_id: str, image_format: str, spool: Path) -> None:
         """Mark first, then write: a crash before the row commits leaves a mark the sweeper acts on."""
         await self.mark_for_sweep(image_id)
-        data = await anyio.Path(spool).read_bytes()
-        await self.put_bytes(original_key(image_id, image_format), data, CONTENT_TYPES[image_format])
+        await self.put_file(original_key(image_id, image_format), spool, CONTENT_TYPES[image_format])
 
     async def open_original(self, image_id: str, image_format: str) -> BlobStream:
         missing = f"The original of image {image_id} is not stored."
