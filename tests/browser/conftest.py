@@ -114,16 +114,21 @@ def open_context(browser: Browser, origin: str, width: int = 1280, height: int =
     return context, traffic
 
 
-@pytest.fixture
-def traffic_page(browser: Browser, server: GalleryServer) -> Iterator[tuple[Page, Traffic]]:
-    """A 1280 px page on the gallery's gateway; afterwards, nothing left the origin and no script failed."""
-    context, traffic = open_context(browser, server.origin)
+def watched_page(browser: Browser, origin: str) -> Iterator[tuple[Page, Traffic]]:
+    """A 1280 px page on ``origin``; afterwards, nothing left the origin and no script failed."""
+    context, traffic = open_context(browser, origin)
     page = context.new_page()
     page.on("pageerror", lambda error: traffic.errors.append(str(error)))
     yield page, traffic
     context.close()
-    assert traffic.foreign == [], f"requests left the gateway's origin: {traffic.foreign}"
+    assert traffic.foreign == [], f"requests left the origin {origin}: {traffic.foreign}"
     assert traffic.errors == [], f"script errors: {traffic.errors}"
+
+
+@pytest.fixture
+def traffic_page(browser: Browser, server: GalleryServer) -> Iterator[tuple[Page, Traffic]]:
+    """A watched page on the gallery's gateway."""
+    yield from watched_page(browser, server.origin)
 
 
 @pytest.fixture

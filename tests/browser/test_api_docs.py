@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 
@@ -13,33 +14,18 @@ require_browser()
 
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
-from tests.browser.conftest import Traffic, open_context  # noqa: E402
+from tests.browser.conftest import GalleryServer, Traffic, watched_page  # noqa: E402
 from tests.conftest import ModelExporter  # noqa: E402
 from tests.processes import ServiceProcess, inference_process  # noqa: E402
 
 
-def test_swagger_ui_renders_the_operations_offline(traffic_page: tuple[Page, Traffic]) -> None:
-    page, traffic = traffic_page
-    page.goto("/docs")
-    expect(page.locator(".opblock-summary-path", has_text="/api/images").first).to_be_visible()
-    expect(page.get_by_text("Upload an image").first).to_be_visible()
-    assert any("/docs/assets/swagger-ui/swagger-ui-bundle.js" in url for url in traffic.local)
+@dataclass(frozen=True)
+class DocsSite:
+    """A service whose docs are checked: where it answers, and the summary of one of its operations."""
 
-
-def test_redoc_renders_the_operations_offline(traffic_page: tuple[Page, Traffic]) -> None:
-    page, traffic = traffic_page
-    page.goto("/docs/redoc")
-    expect(page.get_by_role("heading", name="Upload an image")).to_be_visible()
-    expect(page.get_by_text("Processing statistics").first).to_be_attached()
-    assert any("/docs/assets/redoc/redoc.standalone.js" in url for url in traffic.local)
-
-
-@pytest.mark.parametrize("path", ["/docs", "/docs/redoc"])
-def test_docs_favicon_is_served_by_the_gateway(page: Page, path: str) -> None:
-    page.goto(path)
-    href = page.locator("link[rel=icon]").get_attribute("href")
-    assert href == "/docs/assets/favicon.svg"
-    assert page.request.get(href).status == 200
+    origin: str
+    operation_path: str
+    operation_summary: str
 
 
 @pytest.fixture(scope="module")
@@ -54,28 +40,43 @@ def inference_service(
         service.stop()
 
 
+@pytest.fixture(params=["gateway", "inference"])
+def docs_site(request: pytest.FixtureRequest) -> DocsSite:
+    if request.param == "gateway":
+        gateway: GalleryServer = request.getfixturevalue("server")
+        return DocsSite(gateway.origin, "/api/images", "Upload an image")
+    inference: ServiceProcess = request.getfixturevalue("inference_service")
+    return DocsSite(inference.url, "/caption", "Caption a JPEG or PNG image (raw bytes in the body)")
+
+
 @pytest.fixture
-def inference_page(browser: Browser, inference_service: ServiceProcess) -> Iterator[tuple[Page, Traffic]]:
-    """A page on the inference service's origin; afterwards, nothing left it and no script failed."""
-    context, traffic = open_context(browser, inference_service.url)
-    page = context.new_page()
-    page.on("pageerror", lambda error: traffic.errors.append(str(error)))
-    yield page, traffic
-    context.close()
-    assert traffic.foreign == [], f"requests left the inference service's origin: {traffic.foreign}"
-    assert traffic.errors == [], f"script errors: {traffic.errors}"
+def docs_page(browser: Browser, docs_site: DocsSite) -> Iterator[tuple[Page, Traffic]]:
+    yield from watched_page(browser, docs_site.origin)
 
 
-def test_inference_swagger_ui_renders_its_operations_offline(inference_page: tuple[Page, Traffic]) -> None:
-    page, traffic = inference_page
+def test_swagger_ui_renders_the_operations_offline(docs_page: tuple[Page, Traffic], docs_site: DocsSite) -> None:
+    page, traffic = docs_page
     page.goto("/docs")
-    expect(page.locator(".opblock-summary-path", has_text="/caption").first).to_be_visible()
-    expect(page.get_by_text("Caption a JPEG or PNG image").first).to_be_visible()
+    expect(page.locator(".opblock-summary-path", has_text=docs_site.operation_path).first).to_be_visible()
+    expect(page.get_by_text(docs_site.operation_summary).first).to_be_visible()
     assert any("/docs/assets/swagger-ui/swagger-ui-bundle.js" in url for url in traffic.local)
 
 
-def test_inference_redoc_renders_its_operations_offline(inference_page: tuple[Page, Traffic]) -> None:
-    page, traffic = inference_page
+def test_redoc_renders_the_operations_offline(docs_page: tuple[Page, Traffic], docs_site: DocsSite) -> None:
+    page, traffic = docs_page
     page.goto("/docs/redoc")
-    expect(page.get_by_role("heading", name="Caption a JPEG or PNG image (raw bytes in the body)")).to_be_visible()
+    expect(page.get_by_role("heading", name=docs_site.operation_summary)).to_be_visible()
     assert any("/docs/assets/redoc/redoc.standalone.js" in url for url in traffic.local)
+
+
+def test_gateway_redoc_lists_every_operation_group(page: Page) -> None:
+    page.goto("/docs/redoc")
+    expect(page.get_by_text("Processing statistics").first).to_be_attached()
+
+
+@pytest.mark.parametrize("path", ["/docs", "/docs/redoc"])
+def test_docs_favicon_is_served_by_the_gateway(page: Page, path: str) -> None:
+    page.goto(path)
+    href = page.locator("link[rel=icon]").get_attribute("href")
+    assert href == "/docs/assets/favicon.svg"
+    assert page.request.get(href).status == 200
