@@ -60,7 +60,19 @@ def _favicon(assets_url: str) -> str:
     return f"<link rel='icon' type='image/svg+xml' href='{assets_url}/favicon.svg'>"
 
 
-class OfflineSwaggerRenderPlugin(SwaggerRenderPlugin):
+class _ServedFromThePackage(OpenAPIRenderPlugin):
+    """Registers the vendored assets and keeps the page to its own origin; listed before a Litestar
+    render plugin, whose ``render`` the MRO calls through ``super()``."""
+
+    def receive_router(self, router: Router) -> None:
+        super().receive_router(router)
+        _register_assets(router)
+
+    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:  # type: ignore[type-arg]
+        return _own_origin_only(super().render(request, openapi_schema))  # type: ignore[safe-super]
+
+
+class OfflineSwaggerRenderPlugin(_ServedFromThePackage, SwaggerRenderPlugin):
     """Swagger UI from ``swagger-ui-dist`` files in the package."""
 
     def __init__(self, *, docs_path: str, path: str = "/") -> None:
@@ -73,15 +85,8 @@ class OfflineSwaggerRenderPlugin(SwaggerRenderPlugin):
             favicon=_favicon(assets_url),
         )
 
-    def receive_router(self, router: Router) -> None:
-        super().receive_router(router)
-        _register_assets(router)
 
-    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:  # type: ignore[type-arg]
-        return _own_origin_only(super().render(request, openapi_schema))
-
-
-class OfflineRedocRenderPlugin(RedocRenderPlugin):
+class OfflineRedocRenderPlugin(_ServedFromThePackage, RedocRenderPlugin):
     """Redoc from the ``redoc`` standalone bundle in the package, without Google Fonts."""
 
     def __init__(self, *, docs_path: str, path: str = "/redoc") -> None:
@@ -92,13 +97,6 @@ class OfflineRedocRenderPlugin(RedocRenderPlugin):
             google_fonts=False,
             favicon=_favicon(assets_url),
         )
-
-    def receive_router(self, router: Router) -> None:
-        super().receive_router(router)
-        _register_assets(router)
-
-    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:  # type: ignore[type-arg]
-        return _own_origin_only(super().render(request, openapi_schema))
 
 
 def api_docs_plugins(docs_path: str) -> list[OpenAPIRenderPlugin]:
