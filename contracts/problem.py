@@ -7,6 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:image-pipeline:problem:"
 """Both services name their problem types ``PROBLEM_TYPE_PREFIX + slug``."""
+MODEL_LOAD_FAILED_SLUG = "model-load-failed"
+"""The inference service's 503 when its model failed to load: retrying soon will not help."""
 
 
 class Problem(BaseModel):

@@ -22,6 +22,7 @@ GatewayError
 ├── StorageUnavailableError (503): database or disk failure
 ├── InferenceError: the caption could not be had
 │   ├── InferenceUnavailableError (503): transport error, timeout, 429 or 5xx; retried
+│   │   ├── ReplicaModelMissingError (503): one replica's model failed to load; others are tried
 │   │   └── InferenceModelMissingError (503): every replica's model failed to load; not retried
 │   └── CaptionRejectedError (502): any other 4xx; not retried
 └── ImageDecodeError (422): data behind a valid header is corrupt or truncated (pipeline only)
@@ -174,6 +175,10 @@ class InferenceUnavailableError(InferenceError):
     title = "Inference service unavailable"
     type_slug = "inference-unavailable"
     caption_status = "unavailable"
+
+
+class ReplicaModelMissingError(InferenceUnavailableError):
+    """One replica answered a caption with its model-load-failed 503: it is out until a probe says otherwise."""
 
 
 class InferenceModelMissingError(InferenceUnavailableError):

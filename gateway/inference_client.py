@@ -19,8 +19,13 @@ from tenacity.wait import wait_exponential_jitter
 
 from contracts.captions import CAPTIONS_PATH, READY_PATH, CaptionParams, CaptionResponse, ReadinessResponse
 from contracts.model_info import MODEL_INFO_PATH, ModelInfo
-from contracts.problem import Problem
-from gateway.errors import CaptionRejectedError, InferenceModelMissingError, InferenceUnavailableError
+from contracts.problem import MODEL_LOAD_FAILED_SLUG, PROBLEM_TYPE_PREFIX, Problem
+from gateway.errors import (
+    CaptionRejectedError,
+    InferenceModelMissingError,
+    InferenceUnavailableError,
+    ReplicaModelMissingError,
+)
 from gateway.inference_discovery import Resolver, resolve_addresses
 from gateway.inference_pool import InferencePool, InferenceReadiness, ReplicaProbe, Strategy
 from gateway.metrics import GatewayMetrics
@@ -50,6 +55,13 @@ def parse_retry_after(value: str | None) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, moment.timestamp() - time.time())
+
+
+def _problem_type(response: httpx.Response) -> str | None:
+    try:
+        return Problem.model_validate_json(response.content).type
+    except ValidationError:
+        return None
 
 
 def _problem_detail(response: httpx.Response) -> str:
@@ -145,6 +157,8 @@ class InferenceClient:
                 failure = last = exc
             finally:
                 self.pool.release(replica, failure)
+        if (reason := self.pool.unservable_reason()) is not None:  # a caption found every model missing
+            raise InferenceModelMissingError(reason)
         raise last or InferenceUnavailableError(self.pool.readiness().detail)
 
     async def _caption_on(
@@ -165,6 +179,8 @@ class InferenceClient:
             raise InferenceUnavailableError(
                 f"The inference service at {base_url} could not be reached ({type(exc).__name__}: {exc})"
             ) from exc
+        if response.status_code == 503 and _problem_type(response) == PROBLEM_TYPE_PREFIX + MODEL_LOAD_FAILED_SLUG:
+            raise ReplicaModelMissingError(f"The inference service at {base_url}: {_problem_detail(response)}")
         if response.status_code == 429 or response.status_code >= 500:
             raise InferenceUnavailableError(
                 f"The inference service answered {response.status_code}: {_problem_detail(response)}",

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from gateway.errors import InferenceUnavailableError
+from gateway.errors import InferenceUnavailableError, ReplicaModelMissingError
 from gateway.inference_discovery import InferenceEntry, Resolver, parse_entries, replica_url, resolve_addresses
 from gateway.inference_replica import (
     InferenceReadiness,
@@ -129,6 +129,7 @@ class InferencePool:
             replica.ejections_in_a_row = 0
             replica.ejected_until = 0.0
         else:
+            replica.load_failed = replica.load_failed or isinstance(failure, ReplicaModelMissingError)
             self._eject(replica, failure)
         if replica.vanished and replica.in_flight == 0:
             self._drop(replica)

@@ -17,6 +17,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
+from contracts.problem import MODEL_LOAD_FAILED_SLUG
+
 
 class InferenceServiceError(Exception):
     status: ClassVar[int] = 500
@@ -72,7 +74,7 @@ class ModelNotReadyError(InferenceServiceError):
 class ModelLoadFailedError(InferenceServiceError):
     status = 503
     title = "Model failed to load"
-    type_slug = "model-load-failed"
+    type_slug = MODEL_LOAD_FAILED_SLUG
 
 
 class QueueFullError(InferenceServiceError):

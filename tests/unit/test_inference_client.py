@@ -10,7 +10,8 @@ import pytest
 import respx
 
 from contracts.captions import CAPTIONS_PATH
-from gateway.errors import CaptionRejectedError, InferenceUnavailableError
+from contracts.problem import MODEL_LOAD_FAILED_SLUG, PROBLEM_TYPE_PREFIX
+from gateway.errors import CaptionRejectedError, InferenceModelMissingError, InferenceUnavailableError
 from gateway.inference_client import InferenceClient, parse_retry_after
 from gateway.settings import GatewaySettings
 from tests.support import FAKE_INFERENCE_URL, caption_body, problem_body
@@ -127,3 +128,15 @@ async def test_readiness_of_an_unreachable_service_is_a_sentence(router: respx.M
 )
 def test_parse_retry_after(header: str | None, expected: float | None) -> None:
     assert parse_retry_after(header) == expected
+
+
+async def test_a_model_that_failed_to_load_after_start_is_not_retried(router: respx.MockRouter) -> None:
+    failed_load = {**problem_body(503, "No model can be served: loading failed."),
+                   "type": PROBLEM_TYPE_PREFIX + MODEL_LOAD_FAILED_SLUG}  # fmt: skip
+    route = router.post(CAPTIONS_PATH).respond(503, json=failed_load)
+    client = make_client(router, inference_attempts=4, inference_backoff_s=5.0)
+    with pytest.raises(InferenceModelMissingError, match="No model can be served") as raised:
+        await asyncio.wait_for(client.caption(b"x", "image/jpeg", "r"), timeout=2.0)
+    assert "gave up" not in raised.value.detail
+    assert route.call_count == 1  # no timed retries: the next probe says when it is back
+    await client.aclose()
