@@ -41,6 +41,7 @@ class PendingEvent:
     image_id: str
     status: str
     caption: str | None
+    caption_status: str | None
     error: str | None
     at: datetime
 
@@ -56,9 +57,10 @@ def write_events(session: Session, events: list[PendingEvent]) -> None:
 
 
 def event_data(event: Event) -> dict[str, str | None]:
-    """What SSE streams and webhooks POST of an event: ``{"id", "status", "caption", "error", "at"}``."""
-    return {"id": event.image_id, "status": event.status, "caption": event.caption, "error": event.error,
-            "at": iso_utc(event.at)}  # fmt: skip
+    """What SSE streams and webhooks POST of an event:
+    ``{"id", "status", "caption", "caption_status", "error", "at"}``."""
+    return {"id": event.image_id, "status": event.status, "caption": event.caption,
+            "caption_status": event.caption_status, "error": event.error, "at": iso_utc(event.at)}  # fmt: skip
 
 
 def events_after(session: Session, after_id: int, image_id: str | None = None, limit: int = 500) -> list[Event]:

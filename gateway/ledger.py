@@ -89,14 +89,17 @@ class Ledger:
         for key, value in (contribution(new) if new else {}).items():
             self.deltas[key] += value
 
-    def record(self, event_type: EventType, image_id: str, status: str, **details: str | None) -> None:
+    def record(self, event_type: EventType, image: Image, caption: str | None = None) -> None:
+        """Queue ``event_type`` for ``image`` as the change left it (a deleted image: status "deleted")."""
+        deleted = event_type is EventType.DELETED
         self.events.append(
             PendingEvent(
                 type=event_type,
-                image_id=image_id,
-                status=status,
-                caption=details.get("caption"),
-                error=details.get("error"),
+                image_id=image.id,
+                status="deleted" if deleted else image.status,
+                caption=caption,
+                caption_status=None if deleted else image.caption_status,
+                error=None if deleted else image.error,
                 at=utc_now(),
             )
         )

@@ -125,6 +125,7 @@ class Event(SQLModel, table=True):
     image_id: str = Field(max_length=32, index=True)
     status: str = Field(max_length=16)
     caption: str | None = None
+    caption_status: str | None = Field(default=None, max_length=16)
     error: str | None = None
     at: datetime = Field(default_factory=utc_now, index=True)
 

@@ -67,7 +67,7 @@ class ImageRepository:
         ledger = ledger_of(self.session)
         for image in images:
             ledger.change(None, RowState.of(image))
-            ledger.record(EventType.ACCEPTED, image.id, image.status)
+            ledger.record(EventType.ACCEPTED, image)
 
     def get(self, image_id: str) -> Image | None:
         return self.session.get(Image, image_id)
@@ -96,7 +96,7 @@ class ImageRepository:
             return False
         ledger = ledger_of(self.session)
         ledger.change(RowState.of(image), None)
-        ledger.record(EventType.DELETED, image_id, "deleted")
+        ledger.record(EventType.DELETED, image)
         self.session.delete(image)
         self.session.flush()
         return True
@@ -182,7 +182,7 @@ class ImageRepository:
             self._apply(image, final_values(image, final))
             completed = final.status == ImageStatus.COMPLETED
             event_type, caption = (EventType.COMPLETED, image.caption_text) if completed else (EventType.FAILED, None)
-            ledger.record(event_type, image.id, image.status, caption=caption, error=image.error)
+            ledger.record(event_type, image, caption=caption)
         self.session.flush()
         return {image.id for image in images}
 
@@ -214,7 +214,7 @@ class ImageRepository:
 
     def _requeue(self, image: Image, **extra: object) -> None:
         self._change(image, {**requeued_values(), **extra})
-        ledger_of(self.session).record(EventType.REQUEUED, image.id, image.status)
+        ledger_of(self.session).record(EventType.REQUEUED, image)
 
     def _locked(self, condition: ColumnElement[bool]) -> Image | None:
         query = select(Image).where(condition).with_for_update().execution_options(populate_existing=True)

@@ -46,7 +46,7 @@ class ClaimedDelivery:
 
 
 def delivery_body(event: Event) -> str:
-    """The JSON a receiver gets: ``{"type", "event_id", "data": {"id", "status", "caption", "error", "at"}}``."""
+    """The JSON a receiver gets: ``{"type", "event_id", "data": {...}}``, ``data`` as in ``event_data``."""
     return json.dumps({"type": event.type, "event_id": event.id, "data": event_data(event)}, separators=(",", ":"))
 
 

@@ -93,7 +93,7 @@ async def test_every_event_is_posted_once_signed_with_the_event_id(
         payload = Webhook(SECRET).verify(item.body, item.headers)
         assert payload["type"] == "image.completed"
         assert payload["event_id"] == int(item.headers["webhook-id"])
-        assert set(payload["data"]) == {"id", "status", "caption", "error", "at"}
+        assert set(payload["data"]) == {"id", "status", "caption", "caption_status", "error", "at"}
         assert payload["data"]["at"].endswith("Z")
     assert pending_deliveries(database) == 0
     assert sender.metrics.webhook_deliveries.labels("delivered")._value.get() == 5
