@@ -106,17 +106,22 @@ class Traffic:
             route.abort()
 
 
-def open_context(browser: Browser, origin: str, width: int = 1280, height: int = 900) -> tuple[BrowserContext, Traffic]:
-    context = browser.new_context(viewport={"width": width, "height": height}, base_url=origin)
+def open_context(
+    browser: Browser, origin: str, width: int = 1280, height: int = 900, *, bypass_csp: bool = True
+) -> tuple[BrowserContext, Traffic]:
+    """By default the page's own Content-Security-Policy is bypassed: it would block a foreign load before
+    routing sees it, and the test is that our pages ask for nothing foreign at all (the CSP header is
+    tested on its own)."""
+    context = browser.new_context(viewport={"width": width, "height": height}, base_url=origin, bypass_csp=bypass_csp)
     context.set_default_timeout(EXPECT_TIMEOUT_MS)
     traffic = Traffic(origin)
     context.route("**/*", traffic.route)
     return context, traffic
 
 
-def watched_page(browser: Browser, origin: str) -> Iterator[tuple[Page, Traffic]]:
+def watched_page(browser: Browser, origin: str, *, bypass_csp: bool = True) -> Iterator[tuple[Page, Traffic]]:
     """A 1280 px page on ``origin``; afterwards, nothing left the origin and no script failed."""
-    context, traffic = open_context(browser, origin)
+    context, traffic = open_context(browser, origin, bypass_csp=bypass_csp)
     page = context.new_page()
     page.on("pageerror", lambda error: traffic.errors.append(str(error)))
     yield page, traffic

@@ -262,3 +262,14 @@ def test_cards_follow_the_event_stream(browser: Browser, idle_server: GallerySer
     finally:
         context.close()
     assert traffic.foreign == []
+
+
+def test_a_request_to_another_host_would_be_caught(browser: Browser, server: GalleryServer) -> None:
+    """The guard every page fixture ends with sees a foreign request even though the page's CSP forbids it."""
+    context, traffic = open_context(browser, server.origin)
+    page = context.new_page()
+    page.goto("/")
+    page.evaluate("() => fetch('http://elsewhere.invalid/font.woff2').catch(() => null)")
+    page.wait_for_timeout(200)
+    context.close()
+    assert traffic.foreign == ["http://elsewhere.invalid/font.woff2"]
