@@ -148,15 +148,15 @@ class InferenceClient:
             raise InferenceModelMissingError(reason)
         tried: set[str] = set()
         last: InferenceUnavailableError | None = None
-        while (replica := self.pool.acquire(tried)) is not None:
-            tried.add(replica.url)
+        while (lease := self.pool.acquire(tried)) is not None:
+            tried.add(lease.url)
             failure: InferenceUnavailableError | None = None
             try:
-                return await self._caption_on(replica.url, image, media_type, request_id, params)
+                return await self._caption_on(lease.url, image, media_type, request_id, params)
             except InferenceUnavailableError as exc:
                 failure = last = exc
             finally:
-                self.pool.release(replica, failure)
+                self.pool.release(lease, failure)
         if (reason := self.pool.unservable_reason()) is not None:  # a caption found every model missing
             raise InferenceModelMissingError(reason)
         raise last or InferenceUnavailableError(self.pool.readiness().detail)

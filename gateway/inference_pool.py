@@ -3,6 +3,8 @@
 Each caption goes to the ready replica with the fewest requests in flight (ties at random). A
 replica whose request fails is ejected for a back-off that doubles with each ejection in a row;
 once it is over, the replica is on trial: one request at a time until one succeeds (half-open).
+Only requests sent since its latest ejection end or extend it: one sent before, still in flight
+then, neither ends nor extends it, whatever it answers.
 Readiness (and the model's ``max_new_tokens`` limit) is probed in the background; entries
 ``dns+http://NAME:PORT`` are resolved again every few seconds and each address is a replica.
 HTTP stays in the inference client, which hands the pool a probe function: the pool keeps state.
@@ -24,6 +26,7 @@ from gateway.inference_replica import (
     InferenceReadiness,
     Probe,
     Replica,
+    ReplicaLease,
     ReplicaProbe,
     ReplicaState,
     ReplicaView,
@@ -39,6 +42,7 @@ __all__ = [
     "CaptionTokensUnservableError",
     "InferencePool",
     "InferenceReadiness",
+    "ReplicaLease",
     "ReplicaProbe",
     "ReplicaState",
     "ReplicaView",
@@ -99,8 +103,8 @@ class InferencePool:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
-    def acquire(self, tried: set[str]) -> Replica | None:
-        """The next replica for a request not yet tried on ``tried``; ``None`` when none is left.
+    def acquire(self, tried: set[str]) -> ReplicaLease | None:
+        """A lease on the next replica for a request not yet tried on ``tried``; ``None`` when none is left.
 
         With no ready replica, the first request of a round still goes out (today's behaviour with
         one URL): to a replica not known to be out, else to the one whose ejection ends first.
@@ -117,20 +121,26 @@ class InferencePool:
         if self._metrics is not None:
             self._metrics.replica_requests.labels(replica.url).inc()
             self._metrics.replica_in_flight.labels(replica.url).set(replica.in_flight)
-        return replica
+        return ReplicaLease(replica, replica.ejections)
 
-    def release(self, replica: Replica, failure: InferenceUnavailableError | None) -> None:
-        """End a request on ``replica``; a failure ejects it unless it is out already."""
+    def release(self, lease: ReplicaLease, failure: InferenceUnavailableError | None) -> None:
+        """End a request; its outcome counts only if no ejection came since it was acquired.
+
+        A success then ends the replica's ejection (its trial passed); a failure ejects it unless it
+        is out already. A request sent before the latest ejection neither ends nor extends it.
+        """
+        replica = lease.replica
         replica.in_flight -= 1
         if self._metrics is not None:
             self._metrics.replica_in_flight.labels(replica.url).set(replica.in_flight)
         if failure is None:
-            replica.on_trial = False
-            replica.ejections_in_a_row = 0
-            replica.ejected_until = 0.0
+            if lease.current:
+                replica.trust()
         else:
             replica.load_failed = replica.load_failed or isinstance(failure, ReplicaModelMissingError)
-            self._eject(replica, failure)
+            self._count_failure(replica)
+            if lease.current:
+                self._eject(replica, failure)
         if replica.vanished and replica.in_flight == 0:
             self._drop(replica)
 
@@ -207,9 +217,11 @@ class InferencePool:
         fewest = min(replica.in_flight for replica in candidates)
         return self._random.choice([replica for replica in candidates if replica.in_flight == fewest])
 
-    def _eject(self, replica: Replica, failure: InferenceUnavailableError) -> None:
+    def _count_failure(self, replica: Replica) -> None:
         if self._metrics is not None:
             self._metrics.replica_failures.labels(replica.url).inc()
+
+    def _eject(self, replica: Replica, failure: InferenceUnavailableError) -> None:
         now = time.monotonic()
         if replica.ejected(now):
             return
@@ -220,6 +232,7 @@ class InferencePool:
             back_off_s = max(back_off_s, min(failure.retry_after_s, MAX_EJECT_FOR_RETRY_AFTER_S))
         replica.ejected_until = now + back_off_s
         replica.ejections_in_a_row += 1
+        replica.ejections += 1
         replica.on_trial = True
         replica.failure = f"Ejected for {back_off_s:g} s after: {failure.detail}"
         if self._metrics is not None:

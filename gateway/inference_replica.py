@@ -67,11 +67,18 @@ class Replica:
     failure: str = ""
     ejected_until: float = 0.0
     ejections_in_a_row: int = 0
+    ejections: int = 0  # every ejection so far: a lease taken before the latest one is stale
     on_trial: bool = False
     vanished: bool = False
 
     def ejected(self, now: float) -> bool:
         return now < self.ejected_until
+
+    def trust(self) -> None:
+        """End its ejection: a request sent since the latest one (its trial) succeeded."""
+        self.on_trial = False
+        self.ejections_in_a_row = 0
+        self.ejected_until = 0.0
 
     @property
     def serviceable(self) -> bool:
@@ -92,3 +99,23 @@ class Replica:
             detail = f"On trial after an ejection: {self.detail}" if self.on_trial else self.detail
             return ReplicaView(self.url, ReplicaState.READY, self.in_flight, detail)
         return ReplicaView(self.url, ReplicaState.UNKNOWN, self.in_flight, self.unusable or self.detail)
+
+
+@dataclass(frozen=True)
+class ReplicaLease:
+    """One request on ``replica``, taken when it had been ejected ``ejections`` times.
+
+    Its outcome tells about the replica as it is only while no ejection came since (``current``):
+    an older request that succeeds must not end a newer ejection, nor one that fails extend it.
+    """
+
+    replica: Replica
+    ejections: int
+
+    @property
+    def url(self) -> str:
+        return self.replica.url
+
+    @property
+    def current(self) -> bool:
+        return self.ejections == self.replica.ejections

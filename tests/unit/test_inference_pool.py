@@ -268,3 +268,50 @@ async def test_with_one_replica_an_ejected_replica_is_still_tried_and_a_success_
     only.caption_status = None
     assert (await caption(client)).startswith("a served caption")  # no ready replica: today's behaviour, try it
     assert states(client)[only.url] == "ready"
+
+
+def queue_full(server: FakeInferenceServer) -> InferenceUnavailableError:
+    return InferenceUnavailableError(f"The inference service at {server.url} answered 503: its queue is full")
+
+
+async def test_a_success_of_a_request_sent_before_an_ejection_neither_ends_it_nor_skips_the_trial(
+    servers: list[FakeInferenceServer], make_client: Callable[..., Any]
+) -> None:
+    overloaded, other, _ = servers
+    client = await make_client(servers[:2], inference_eject_s=0.3)
+    pool, only_overloaded = client.pool, {other.url}  # a round that tried the other one: the pool must pick ours
+    earlier = pool.acquire(only_overloaded)  # a slow request, queued there before the replica fails
+    failing = pool.acquire(only_overloaded)
+    assert earlier is not None and failing is not None and earlier.url == failing.url == overloaded.url
+    pool.release(failing, queue_full(overloaded))
+    assert states(client)[overloaded.url] == "ejected"
+    pool.release(earlier, None)  # the slow one succeeds after the ejection
+    assert states(client)[overloaded.url] == "ejected"  # its back-off still runs
+    assert "Ejected for 0.3 s" in client.pool.readiness().replicas[0].detail
+    assert pool.acquire(only_overloaded) is None
+    await wait_until(lambda: states(client)[overloaded.url] == "ready", timeout_s=5)
+    assert "On trial" in client.pool.readiness().replicas[0].detail
+    trial = pool.acquire(only_overloaded)
+    assert trial is not None and trial.url == overloaded.url
+    assert pool.acquire(only_overloaded) is None  # half-open: one trial request at a time
+    pool.release(trial, queue_full(overloaded))
+    assert "Ejected for 0.6 s" in client.pool.readiness().replicas[0].detail  # the streak went on: doubled
+
+
+async def test_a_failure_of_a_request_sent_before_an_ejection_does_not_eject_it_again(
+    servers: list[FakeInferenceServer], make_client: Callable[..., Any]
+) -> None:
+    overloaded, other, _ = servers
+    client = await make_client(servers[:2], inference_eject_s=0.3)
+    pool, only_overloaded = client.pool, {other.url}
+    earlier, failing = pool.acquire(only_overloaded), pool.acquire(only_overloaded)
+    assert earlier is not None and failing is not None
+    pool.release(failing, queue_full(overloaded))
+    await wait_until(lambda: states(client)[overloaded.url] == "ready", timeout_s=5)
+    pool.release(earlier, queue_full(overloaded))  # the slow one fails after the back-off
+    assert states(client)[overloaded.url] == "ready"  # still on trial, not ejected again for longer
+    assert "On trial" in client.pool.readiness().replicas[0].detail
+    trial = pool.acquire(only_overloaded)
+    assert trial is not None and trial.url == overloaded.url
+    pool.release(trial, None)
+    assert "On trial" not in client.pool.readiness().replicas[0].detail
