@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
@@ -84,18 +84,10 @@ async def test_malformed_key_is_400(client: AsyncTestClient[Any], key: str | byt
     assert "Idempotency-Key" in problem_of(response)["detail"]
 
 
-@pytest.mark.gateway_settings(api_key="secret-one")
-async def test_keys_are_scoped_per_api_key(client: AsyncTestClient[Any]) -> None:
-    headers = {"Idempotency-Key": "shared", "Authorization": "Bearer secret-one"}
-    first = await client.post("/api/images", headers=headers, **upload())
-    again = await client.post("/api/images", headers=headers, **upload())
-    assert first.status_code == again.status_code == 202
-    assert again.json()["id"] == first.json()["id"]
-
-
-async def upload_while_the_key_is_taken_over(client: AsyncTestClient[Any], key: str) -> tuple[int, bytes]:
-    """POST an upload straight into the ASGI app; between the body's two halves the key's claim goes
-    to a newer request, as it does once a claim has gone stale (``STALE_CLAIM_S``)."""
+async def upload_in_two_halves(
+    client: AsyncTestClient[Any], key: str, between: Callable[[], Awaitable[None]]
+) -> tuple[int, bytes]:
+    """POST an upload straight into the ASGI app, awaiting ``between`` after the first half of the body."""
     boundary = b"b0undary"
     body = (b"--" + boundary + b'\r\nContent-Disposition: form-data; name="image"; filename="a.jpg"\r\n'
             b"Content-Type: image/jpeg\r\n\r\n" + PHOTO + b"\r\n--" + boundary + b"--\r\n")  # fmt: skip
@@ -105,13 +97,11 @@ async def upload_while_the_key_is_taken_over(client: AsyncTestClient[Any], key: 
              "headers": [(b"host", b"test"), (b"idempotency-key", key.encode()),
                          (b"content-type", b"multipart/form-data; boundary=" + boundary)],
              "client": ("127.0.0.1", 4711), "server": ("test", 80)}  # fmt: skip
-    services: GatewayServices = client.app.state.services
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         if len(halves) == 1:
-            with services.database.engine.begin() as connection:
-                connection.execute(text("UPDATE idempotency_keys SET claim_token = 'newer-request'"))
+            await between()
         half = halves.pop(0)
         return {"type": "http.request", "body": half, "more_body": bool(halves)}
 
@@ -122,10 +112,29 @@ async def upload_while_the_key_is_taken_over(client: AsyncTestClient[Any], key: 
     return sent[0]["status"], b"".join(message.get("body", b"") for message in sent[1:])
 
 
+async def test_a_repeat_while_the_first_request_is_in_flight_is_409(client: AsyncTestClient[Any]) -> None:
+    repeats: list[int] = []
+
+    async def repeat() -> None:
+        response = await client.post("/api/images", headers={"Idempotency-Key": "k-busy"}, **upload())
+        assert "still in flight" in problem_of(response)["detail"]
+        repeats.append(response.status_code)
+
+    status, _body = await upload_in_two_halves(client, "k-busy", repeat)
+    assert (repeats, status) == ([409], 202)
+    assert await image_total(client) == 1
+
+
 async def test_a_request_whose_claim_was_taken_over_is_409_and_keeps_no_image(
     client: AsyncTestClient[Any], settings: GatewaySettings
 ) -> None:
-    status, body = await upload_while_the_key_is_taken_over(client, "k-stale")
+    services: GatewayServices = client.app.state.services
+
+    async def newer_request_takes_the_stale_claim() -> None:  # as one may once STALE_CLAIM_S has passed
+        with services.database.engine.begin() as connection:
+            connection.execute(text("UPDATE idempotency_keys SET claim_token = 'newer-request'"))
+
+    status, body = await upload_in_two_halves(client, "k-stale", newer_request_takes_the_stale_claim)
     assert status == 409
     assert b"a newer request took the key" in body
     assert await image_total(client) == 0
@@ -171,3 +180,21 @@ async def test_concurrent_duplicates_on_two_gateways_make_exactly_one_image(
     replay = await two_gateways[1].post("/api/images", headers=headers, **upload())
     assert replay.status_code == 202
     assert replay.json()["id"] in accepted_ids
+
+
+async def test_keys_are_scoped_per_api_key(
+    shared_database_settings: GatewaySettings, fake_inference: FakeInference
+) -> None:
+    """The same key and bytes under another API key (a gateway reconfigured on the same database) is a new upload."""
+    ids = []
+    for api_key in ("secret-one", "secret-two"):
+        settings = shared_database_settings.model_copy(update={"api_key": api_key})
+        app = create_app(settings, inference_transport=fake_inference.transport)
+        async with AsyncTestClient(app=app, raise_server_exceptions=False) as client:
+            headers = {"Idempotency-Key": "shared", "Authorization": f"Bearer {api_key}"}
+            first = await client.post("/api/images", headers=headers, **upload())
+            again = await client.post("/api/images", headers=headers, **upload())
+            assert first.status_code == again.status_code == 202
+            assert again.json()["id"] == first.json()["id"]
+            ids.append(first.json()["id"])
+    assert ids[0] != ids[1]
