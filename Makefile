@@ -37,8 +37,12 @@ db: ## Make sure the local PostgreSQL used by the PostgreSQL tests is up (no-op 
 		command -v pg_ctlcluster >/dev/null && pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | head -n1) main start || true; \
 	fi
 
-test: install db lint typecheck ## Lint, type-check and run every test
+test: install db lint typecheck ## Lint, type-check, run every test, and hold each package to the coverage floor
 	$(BIN)/python -m pytest
+	@for package in gateway inference servicekit contracts; do \
+		printf '%s coverage: ' $$package; \
+		$(BIN)/python -m coverage report --include="$$package/*" --format=total --fail-under=90 || exit 1; \
+	done
 
 test-fast: install ## Only the pytest suite
 	$(BIN)/python -m pytest

@@ -9,6 +9,7 @@ from typing import Annotated, Literal, Self
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from contracts.captions import MAX_NEW_TOKENS_LIMIT
 from gateway.inference_discovery import parse_entries
 from gateway.webhooks.signing import decode_secret
 
@@ -56,7 +57,7 @@ class GatewaySettings(BaseSettings):
     inference_eject_max_s: float = Field(default=30.0, gt=0, description="Longest ejection of a replica.")
     poll_interval_s: float = Field(default=2.0, gt=0)
     lease_s: float = Field(default=30.0, gt=0, description="A claim not renewed for this long is taken over.")
-    caption_max_new_tokens: int | None = Field(default=None, ge=1, le=128)
+    caption_max_new_tokens: int | None = Field(default=None, ge=1, le=MAX_NEW_TOKENS_LIMIT)
     webhook_urls: Annotated[tuple[str, ...], NoDecode] = ()
     webhook_secret: SecretStr | None = None
     webhook_max_age_h: float = Field(default=24.0, gt=0, description="Retry a delivery for this long, then drop it.")

@@ -67,6 +67,7 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
+@pytest.mark.timeout(600)  # the suite's 300 s would cut the 400 s wait for completion short
 def test_two_gateways_and_three_replicas_lose_nothing_when_a_replica_and_a_gateway_are_killed(
     tmp_path: Path, exported_model: ModelExporter, postgres_url: str
 ) -> None:

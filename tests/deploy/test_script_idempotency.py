@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from tests.fake_inference_server import FakeInferenceServer
+from tests.optional import skip_or_fail_in_ci
 from tests.processes import ServiceProcess, gateway_process
 from tests.support import REPO_ROOT, make_image_bytes
 
@@ -32,7 +33,7 @@ def gateway(tmp_path: Path) -> Iterator[ServiceProcess]:
 
 def run_script(folder: Path, gateway: ServiceProcess) -> subprocess.CompletedProcess[str]:
     if shutil.which("curl") is None:
-        pytest.skip("curl is not installed")
+        skip_or_fail_in_ci("curl is not installed: script.sh needs it.")
     env = {key: value for key, value in os.environ.items() if key != "GATEWAY_API_KEY"}
     env.update({"GATEWAY_URL": gateway.url, "POLL_INTERVAL_S": "0.1", "POLL_TIMEOUT_S": "60"})
     return subprocess.run([SCRIPT, folder], env=env, capture_output=True, text=True, check=False, timeout=120)
