@@ -1,6 +1,6 @@
 """OpenAPI additions the handlers cannot infer: bodies read by hand, problem responses, binary answers.
 
-The published schema must say what ``../shared/API.md`` says: every error is problem+json with
+The published schema must say what ``docs/API.md`` says: every error is problem+json with
 its status, the upload is multipart, originals and thumbnails are image bytes, and the headers
 users rely on (``Location``, ``X-Caption``, ``ETag``, ``Retry-After``...) are declared.
 """

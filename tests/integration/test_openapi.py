@@ -1,4 +1,4 @@
-"""The published OpenAPI schema says what ../shared/API.md says: statuses, problem bodies, headers."""
+"""The published OpenAPI schema says what docs/API.md says: statuses, problem bodies, headers."""
 
 from __future__ import annotations
 
