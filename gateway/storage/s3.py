@@ -37,6 +37,7 @@ from gateway.storage.s3_errors import (
     S3Target,
     describe_create_failure,
     describe_failure,
+    describe_malformed,
     error_code,
     is_missing,
 )
@@ -83,6 +84,9 @@ class S3BlobStore:
 
     async def start(self) -> None:
         await anyio.to_thread.run_sync(self._prepare_spools)
+        if (malformed := describe_malformed(self.target)) is not None:
+            self._set_problem(malformed)  # no request can succeed: stay up, not ready, saying why
+            return
         if self._client is None:
             await self.open()
         with contextlib.suppress(TimeoutError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import aiohttp
@@ -16,12 +17,22 @@ from botocore.exceptions import (
 # Everything a call to the store can raise besides our own errors.
 S3_FAILURES = (BotoCoreError, ClientError, aiohttp.ClientError, TimeoutError)
 MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+S3_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 @dataclass(frozen=True)
 class S3Target:
     endpoint_url: str
     bucket: str
+
+
+def describe_malformed(target: S3Target) -> str | None:
+    """One sentence when the endpoint or bucket setting cannot be right whatever the server says."""
+    if not target.endpoint_url.startswith(("http://", "https://")):
+        return f"GATEWAY_S3_ENDPOINT_URL must be an http:// or https:// URL, not '{target.endpoint_url}'."
+    if not S3_BUCKET_NAME.fullmatch(target.bucket):
+        return f"GATEWAY_S3_BUCKET must be 3-63 lowercase letters, digits, '.' or '-', not '{target.bucket}'."
+    return None
 
 
 def error_code(exc: BaseException) -> str | None:

@@ -51,6 +51,24 @@ async def test_wrong_credentials_leave_the_gateway_not_ready_saying_which(
     assert local_files(settings.data_dir) == []
 
 
+@pytest.mark.parametrize(
+    ("malformed", "sentence"),
+    [
+        ({"s3_endpoint_url": "127.0.0.1:9000"}, "GATEWAY_S3_ENDPOINT_URL must be an http:// or https:// URL, not"),
+        ({"s3_bucket": "Photos_2024"}, "GATEWAY_S3_BUCKET must be 3-63 lowercase letters, digits, '.' or '-', not"),
+    ],
+    ids=["endpoint-without-scheme", "bucket-name-s3-refuses"],
+)
+async def test_a_malformed_endpoint_or_bucket_leaves_the_gateway_up_and_not_ready(
+    make_s3_settings: SettingsFactory, open_app: AppFactory, malformed: dict[str, str], sentence: str
+) -> None:
+    settings = make_s3_settings(**malformed)
+    async with open_app(settings) as client:
+        value = next(iter(malformed.values()))
+        await assert_not_ready_saying(client, f"{sentence} '{value}'.")
+    assert local_files(settings.data_dir) == []
+
+
 async def test_an_unreachable_endpoint_leaves_the_gateway_not_ready(
     make_settings: SettingsFactory, open_app: AppFactory
 ) -> None:

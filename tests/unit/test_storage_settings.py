@@ -60,8 +60,6 @@ def test_s3_backend_without_a_required_setting_is_a_clear_error(monkeypatch: pyt
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"s3_endpoint_url": "127.0.0.1:9000"}, "must be an http:// or https:// URL"),
-        ({"s3_bucket": "Photos_2024"}, "GATEWAY_S3_BUCKET must be 3-63 lowercase"),
         ({"s3_prefix": "a/../b"}, "GATEWAY_S3_PREFIX must be path segments"),
         ({"s3_prefix": "a//b"}, "GATEWAY_S3_PREFIX must be path segments"),
         ({"storage_backend": "ftp"}, "storage_backend"),
