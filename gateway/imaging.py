@@ -96,7 +96,7 @@ def decode(path: Path, expected_format: str, largest_box_px: int) -> DecodedImag
                 pixels = decode_jpeg(path.read_bytes(), image.mode, reduced_size)
                 if pixels is not None:
                     return DecodedImage(pixels=pixels, exif=exif)
-                if isinstance(image, ImageFile.ImageFile):  # CMYK or a harmless quirk: checked, Pillow decodes
+                if isinstance(image, ImageFile.ImageFile):  # CMYK, or a quirk not patched away: Pillow decodes
                     image.draft(None, reduced_size)
             image.load()
             return DecodedImage(pixels=image, exif=exif)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from typing import Any
 
 from PIL import Image, ImageDraw
@@ -94,3 +95,45 @@ def scan_offsets(data: bytes) -> list[int]:
         offsets.append(position)
         position = data.find(b"\xff\xda", position + 2)
     return offsets
+
+
+# Harmless quirks libjpeg warns about (and browsers show), written into a whole file.
+ADOBE_APP14 = b"\xff\xee\x00\x0eAdobe\x00\x64\x00\x00\x00\x00"  # then the one-byte colour transform code
+_SCAN_END = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+_RESTART = re.compile(rb"\xff[\xd0-\xd7]")
+
+
+def with_jfif_revision(data: bytes, major: int = 2) -> bytes:
+    version = data.index(b"JFIF\x00") + 5
+    return data[:version] + bytes([major]) + data[version + 1 :]
+
+
+def with_adobe_transform(data: bytes, transform: int = 7) -> bytes:
+    """``data`` with its JFIF APP0 segment replaced by an Adobe APP14 one (JFIF would override its transform)."""
+    app0 = data.index(b"\xff\xe0")
+    end = app0 + 2 + int.from_bytes(data[app0 + 2 : app0 + 4], "big")
+    return data[:app0] + ADOBE_APP14 + bytes([transform]) + data[end:]
+
+
+def with_scan_parameters(data: bytes, spectral: bytes = b"\x00\x00\x00") -> bytes:
+    """``data`` with Ss, Se, Ah/Al of every scan header set to ``spectral`` (a baseline file must have 0, 63, 0)."""
+    patched = bytearray(data)
+    for offset in scan_offsets(data):
+        start = offset + 5 + 2 * data[offset + 4]
+        patched[start : start + 3] = spectral
+    return bytes(patched)
+
+
+def with_stray_bytes_after_scan(data: bytes, scan: int = 0, stray: bytes = b"\x00" * 16) -> bytes:
+    """``data`` with ``stray`` bytes between the entropy-coded data of scan number ``scan`` and the marker after it."""
+    offset = scan_offsets(data)[scan]
+    header_end = offset + 2 + int.from_bytes(data[offset + 2 : offset + 4], "big")
+    marker = _SCAN_END.search(data, header_end)
+    assert marker is not None
+    return data[: marker.start()] + stray + data[marker.start() :]
+
+
+def with_stray_bytes_before_restart(data: bytes, restart: int = 3, stray: bytes = b"\x5a" * 5) -> bytes:
+    """``data`` (written with restart markers) with ``stray`` bytes before its restart marker number ``restart``."""
+    offsets = [found.start() for found in _RESTART.finditer(data, scan_offsets(data)[0])]
+    return data[: offsets[restart]] + stray + data[offsets[restart] :]

@@ -8,7 +8,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from tests.conftest import wait_for_status
-from tests.jpeg_samples import GREY_CASES, JPEG_KINDS, cut, encode, photo, with_stray_bytes
+from tests.jpeg_samples import GREY_CASES, JPEG_KINDS, cut, encode, photo, with_jfif_revision, with_stray_bytes
 
 
 async def upload(client: AsyncTestClient[Any], data: bytes) -> str:
@@ -42,3 +42,12 @@ async def test_a_jpeg_with_stray_bytes_between_segments_completes(client: AsyncT
     details = await wait_for_status(client, await upload(client, data))
     assert details["status"] == "completed", details["error"]
     assert details["thumbnails"]["medium"]["width"] == 640
+
+
+async def test_a_jpeg_with_an_unknown_jfif_revision_completes_and_a_cut_one_fails(client: AsyncTestClient[Any]) -> None:
+    data = with_jfif_revision(encode(photo()))  # one scan: no scan header shows the cut
+    whole = await wait_for_status(client, await upload(client, data))
+    assert whole["status"] == "completed", whole["error"]
+    cut_short = await wait_for_status(client, await upload(client, cut(data, 0.6, end_marker=True)))
+    assert cut_short["status"] == "failed"
+    assert "ends early" in cut_short["error"]

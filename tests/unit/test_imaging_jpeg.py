@@ -8,14 +8,23 @@ the decoder's grey fill looks like) and with the stray bytes some cameras write 
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import simplejpeg
 from PIL import Image, ImageChops, ImageStat
 
 from gateway import imaging
 from gateway.errors import ImageDecodeError
-from gateway.jpeg_structure import missing_scans, without_stray_bytes
+from gateway.jpeg_decoder import IncompleteJpegError, decode_jpeg
+from gateway.jpeg_structure import (
+    missing_scans,
+    with_adobe_transform_guessed,
+    with_jfif_revision_1,
+    with_sequential_scan_parameters,
+    without_stray_bytes,
+)
 from tests.jpeg_samples import (
     CUT_FRACTIONS,
     EOI,
@@ -25,7 +34,12 @@ from tests.jpeg_samples import (
     encode,
     photo,
     scan_offsets,
+    with_adobe_transform,
+    with_jfif_revision,
+    with_scan_parameters,
     with_stray_bytes,
+    with_stray_bytes_after_scan,
+    with_stray_bytes_before_restart,
 )
 from tests.support import CORPUS_DIR, corpus_rows
 
@@ -167,3 +181,86 @@ def test_an_unknown_jfif_revision_is_a_harmless_warning(tmp_path: Path) -> None:
     version = data.index(b"JFIF\x00") + 5
     quirky = data[:version] + b"\x02" + data[version + 1 :]  # JFIF 2.01: libjpeg warns, browsers show it
     assert mean_difference(decode_bytes(tmp_path, quirky).pixels, decode_bytes(tmp_path, data).pixels) == 0
+
+
+# Each harmless quirk is patched away in a copy and decoded strictly again: the whole quirky file
+# is decoded with libjpeg's own reading of it, and the same file cut short after the quirk is refused.
+QUIRKS: dict[str, Callable[[], bytes]] = {
+    "jfif-2.01-baseline": lambda: with_jfif_revision(encode(photo())),
+    "jfif-2.01-progressive": lambda: with_jfif_revision(encode(photo(), progressive=True)),
+    "adobe-transform-7-baseline": lambda: with_adobe_transform(encode(photo())),
+    "adobe-transform-7-progressive": lambda: with_adobe_transform(encode(photo(), progressive=True)),
+    "sos-parameters-baseline-444": lambda: with_scan_parameters(encode(photo(), subsampling=0)),
+    "sos-parameters-baseline-420": lambda: with_scan_parameters(encode(photo(), subsampling=2)),
+    "stray-bytes-after-first-scan-progressive": lambda: with_stray_bytes_after_scan(encode(photo(), progressive=True)),
+    "stray-bytes-after-fifth-scan-progressive": lambda: with_stray_bytes_after_scan(
+        encode(photo(), progressive=True), scan=4, stray=b"\x11" * 30
+    ),
+}
+# A single-scan file's stray bytes sit before its end marker: there is nothing after them to cut.
+WHOLE_ONLY_QUIRKS: dict[str, Callable[[], bytes]] = {
+    "stray-bytes-before-the-end-baseline": lambda: with_stray_bytes_after_scan(encode(photo())),
+}
+QUIRK_WARNINGS = {
+    "jfif": "unknown JFIF revision",
+    "adobe": "Unknown Adobe color transform",
+    "sos": "Invalid SOS parameters for sequential JPEG",
+    "stray": "extraneous bytes before marker",
+}
+
+
+def libjpeg_warning(data: bytes) -> str:
+    with pytest.raises(ValueError, match=r".") as raised:
+        simplejpeg.decode_jpeg(data, "RGB", strict=True)
+    return str(raised.value)
+
+
+def pillow_pixels(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as image:
+        return image.convert("RGB")
+
+
+@pytest.mark.parametrize("quirk", [*QUIRKS, *WHOLE_ONLY_QUIRKS])
+def test_a_whole_file_with_a_harmless_quirk_is_decoded_strictly_like_pillow(quirk: str) -> None:
+    data = {**QUIRKS, **WHOLE_ONLY_QUIRKS}[quirk]()
+    assert QUIRK_WARNINGS[quirk.split("-")[0]] in libjpeg_warning(data)  # the quirk is there
+    pixels = decode_jpeg(data, "RGB", pillow_pixels(data).size)
+    assert pixels is not None  # decoded strictly, not left to Pillow's lenient decode
+    assert pixels.size == pillow_pixels(data).size
+    assert mean_difference(pixels, pillow_pixels(data)) < 0.5
+
+
+@pytest.mark.parametrize("quirk", list(QUIRKS))
+def test_a_file_with_a_harmless_quirk_cut_short_after_it_is_refused(quirk: str) -> None:
+    data = QUIRKS[quirk]()
+    for fraction in (0.3, 0.6, 0.9, 0.99):
+        with pytest.raises(IncompleteJpegError, match=r"ends early|corrupt"):
+            decode_jpeg(cut(data, fraction, end_marker=True), "RGB", (64, 64))
+
+
+def test_patching_the_quirks_keeps_a_clean_file_byte_for_byte() -> None:
+    for name in ("progressive_nikon_d300.jpeg", "large_12mp_olympus_museum.jpg", "person_portrait_orient6.jpg"):
+        data = (CORPUS_DIR / name).read_bytes()
+        for patch in (with_jfif_revision_1, with_adobe_transform_guessed, with_sequential_scan_parameters):
+            assert patch(data) == data
+
+
+def test_the_quirk_patches_write_what_libjpeg_assumes() -> None:
+    baseline = encode(photo())
+    patched, version = with_jfif_revision_1(with_jfif_revision(baseline)), baseline.index(b"JFIF\x00") + 5
+    assert patched[version : version + 2] == b"\x01\x02"
+    assert patched[:version] + patched[version + 2 :] == baseline[:version] + baseline[version + 2 :]
+    assert with_adobe_transform_guessed(with_adobe_transform(baseline, 7)) == with_adobe_transform(baseline, 1)
+    assert with_sequential_scan_parameters(with_scan_parameters(baseline)) == baseline
+
+
+@pytest.mark.parametrize("stray", [1, 2, 5, 20])
+@pytest.mark.parametrize("kind", ["baseline", "progressive"])
+def test_stray_bytes_in_a_file_with_restart_intervals_are_left_to_pillow(kind: str, stray: int) -> None:
+    # Known gap: libjpeg adds stray bytes its look-ahead swallowed before a restart marker to the
+    # count of a later warning, so they cannot be located safely; the file is decoded leniently.
+    data = with_stray_bytes_before_restart(
+        encode(photo(), restart_marker_rows=1, progressive=kind == "progressive"), stray=b"\x5a" * stray
+    )
+    assert "extraneous bytes before marker" in libjpeg_warning(data)
+    assert decode_jpeg(data, "RGB", (64, 64)) is None
