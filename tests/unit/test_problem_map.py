@@ -33,6 +33,7 @@ EXPECTED_STATUS: list[tuple[type[errors.GatewayError], int]] = [
     (errors.CaptionRejectedError, 502),
     (errors.InferenceUnavailableError, 503),
     (errors.InferenceModelMissingError, 503),
+    (errors.ReplicaModelMissingError, 503),
     (errors.StorageUnavailableError, 503),
 ]
 
