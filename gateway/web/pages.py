@@ -23,6 +23,7 @@ from litestar.types import ControllerRouterHandler
 from gateway.api.images import ImageId, load_image
 from gateway.deps import GatewayServices, provide_services
 from gateway.errors import GatewayError, InvalidQueryError
+from gateway.events import newest_event_id
 from gateway.models import ImageStatus
 from gateway.repository import ImageRepository
 from gateway.schemas import ImageDetails, StatsView, details_of, stats_of
@@ -113,15 +114,17 @@ class GalleryController(Controller):
         status: StatusFilter = None,
         cursor: Cursor = None,
     ) -> Template:
+        events_after = await services.database.read(newest_event_id)  # read first: no change falls between
         context = await load_page(services, status, cursor)
         context.update(await stats_context(request, services))
-        context["api_key_required"] = bool(services.settings.api_key)
+        context.update(api_key_required=bool(services.settings.api_key), events_after=events_after)
         return Template("gallery.html", context=context)
 
     @get("/images/{image_id:str}")
     async def image_page(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> Template:
+        events_after = await services.database.read(newest_event_id)
         image = details_of(await load_image(services.database, image_id))
-        context = {"image": image, "api_key_required": bool(services.settings.api_key)}
+        context = {"image": image, "api_key_required": bool(services.settings.api_key), "events_after": events_after}
         return Template("image.html", context=context)
 
     @get("/ui/cards")

@@ -254,7 +254,8 @@ def test_cards_follow_the_event_stream(browser: Browser, idle_server: GallerySer
     page = context.new_page()
     try:
         page.route(
-            "**/api/events", lambda route: route.fulfill(status=200, content_type="text/event-stream", body=stream)
+            "**/api/events?after=*",
+            lambda route: route.fulfill(status=200, content_type="text/event-stream", body=stream),
         )
         page.goto("/")
         expect(page.locator(f'[data-image-id="{deleted}"]')).to_have_count(0)
@@ -273,3 +274,17 @@ def test_a_request_to_another_host_would_be_caught(browser: Browser, server: Gal
     page.wait_for_timeout(200)
     context.close()
     assert traffic.foreign == ["http://elsewhere.invalid/font.woff2"]
+
+
+def test_an_image_uploaded_elsewhere_gets_a_card_live(
+    traffic_page: tuple[Page, Traffic], server: GalleryServer
+) -> None:
+    """The page streams from the newest event it was rendered with, so an upload right after the page
+    loaded (by curl, another tab or another gateway) is not missed, and its card completes live."""
+    page, traffic = traffic_page
+    page.goto("/")
+    image_id = upload_via_api(server, THREE_PHOTOS[1])
+    card = page.locator(f'[data-image-id="{image_id}"]')
+    expect(card.locator('[data-testid="status"]')).to_have_text("completed")
+    assert any("/api/events?after=" in url for url in traffic.local)
+    assert not any(url.endswith("/") and "?" not in url for url in traffic.local[1:]), "the page reloaded"

@@ -116,7 +116,11 @@
 
   function connectEvents() {
     if (!("EventSource" in window)) return startPolling();
-    const source = new EventSource("/api/events");
+    // From the newest event when the page was rendered, so nothing between render and connect is missed;
+    // on a reconnect the browser's Last-Event-ID takes over.
+    const after = document.body.dataset.eventsAfter;
+    const source = new EventSource("/api/events" + (after ? `?after=${encodeURIComponent(after)}` : ""));
+    const firstPage = !new URLSearchParams(location.search).has("cursor");
     for (const type of EVENT_TYPES) {
       source.addEventListener(type, (event) => {
         const data = JSON.parse(event.data);
@@ -125,6 +129,7 @@
           gone(data.id);
         } else {
           heardOf(data.id, data.status, data.caption);
+          if (type === "image.accepted" && firstPage) addCard(data.id).catch(() => {}); // from anywhere
         }
       });
     }
