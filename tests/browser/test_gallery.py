@@ -25,7 +25,7 @@ from tests.browser.conftest import (  # noqa: E402
     open_context,
     save_screenshot,
 )
-from tests.processes import wait_for_images  # noqa: E402
+from tests.processes import image_details, wait_for_images  # noqa: E402
 from tests.support import IMAGES_DIR, REPO_ROOT, png_header_only  # noqa: E402
 
 UPLOAD_INPUT = '[data-testid="upload"] input[type=file][multiple]'
@@ -114,6 +114,7 @@ def test_rejected_gif_shows_the_problem_sentence(page: Page, server: GalleryServ
 def test_detail_view_retries_a_failed_image_and_deletes_it(page: Page, server: GalleryServer) -> None:
     image_id = upload_via_api(server, Path("broken.png"), png_header_only(64, 48))
     wait_for_images(server.gateway, [image_id], ("failed",))
+    first_failure = image_details(server.gateway, image_id)["completed_at"]
     page.goto("/")
     page.locator(f'[data-image-id="{image_id}"] a').click()
     expect(page).to_have_url(f"{server.origin}/images/{image_id}")
@@ -122,6 +123,7 @@ def test_detail_view_retries_a_failed_image_and_deletes_it(page: Page, server: G
     page.get_by_role("button", name="Retry").click()
     expect(page.locator('[data-testid="action-result"]')).to_have_text("Re-queued: the image is pending again.")
     expect(page.locator('.details [data-testid="status"]')).to_have_text("failed")  # the same bytes fail again
+    assert image_details(server.gateway, image_id)["completed_at"] > first_failure  # processed a second time
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete").click()
     expect(page).to_have_url(f"{server.origin}/")
@@ -222,23 +224,28 @@ def test_scrolling_to_the_end_loads_the_next_page_in_place(browser: Browser, idl
     assert traffic.foreign == []
 
 
-def test_files_dropped_on_the_upload_area_are_uploaded(page: Page) -> None:
+def test_files_dropped_on_the_upload_area_are_uploaded(page: Page, server: GalleryServer) -> None:
+    """A photo and a file that is not one, dropped together: the photo gets a card, the other its sentence."""
+    photo = THREE_PHOTOS[2]
     page.goto("/")
     data = page.evaluate_handle(
-        """async (names) => {
+        """([photoBytes, photoName]) => {
             const transfer = new DataTransfer();
-            for (const name of names) {
-                const bytes = await (await fetch('/api/images?limit=1')).arrayBuffer();  // any same-origin bytes
-                transfer.items.add(new File([bytes], name, {type: 'application/json'}));
-            }
+            transfer.items.add(new File([new Uint8Array(photoBytes)], photoName, {type: 'image/png'}));
+            transfer.items.add(new File(['{"not": "an image"}'], 'notes.json', {type: 'application/json'}));
             return transfer;
         }""",
-        ["one.json", "two.json"],
+        [list(photo.read_bytes()), photo.name],
     )
     page.dispatch_event("[data-dropzone]", "drop", {"dataTransfer": data})
+    accepted = page.locator('[data-testid="upload-item"].accepted')
+    expect(accepted).to_have_count(1)
+    image_id = accepted.get_attribute("data-uploaded-id") or ""
+    expect(page.locator(f'[data-image-id="{image_id}"] [data-testid="status"]')).to_have_text("completed")
+    assert image_details(server.gateway, image_id)["filename"] == photo.name
     rejected = page.locator('[data-testid="upload-item"].rejected [data-testid="upload-message"]')
-    expect(rejected).to_have_count(2)
-    expect(rejected.first).to_contain_text("JPEG")
+    expect(rejected).to_have_count(1)
+    expect(rejected).to_contain_text("JPEG")
 
 
 def test_cards_follow_the_event_stream(browser: Browser, idle_server: GalleryServer) -> None:
