@@ -61,6 +61,18 @@ def wait_all_completed(gateway: ServiceProcess, ids: list[str], timeout_s: float
         time.sleep(1)
 
 
+def wait_for_caption_in_flight(gateway: ServiceProcess, replica: ServiceProcess, timeout_s: float = 60) -> None:
+    """Until ``gateway`` has a caption in flight on ``replica``: the gateway then holds a claimed image whose
+    caption is not saved, and the replica is working on it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        replicas = httpx.get(f"{gateway.url}/health/ready", timeout=10).json()["inference"]["replicas"]
+        if any(entry["url"] == replica.url and entry["in_flight"] > 0 for entry in replicas):
+            return
+        assert time.monotonic() < deadline, f"no caption went to {replica.url} from {gateway.url}: {replicas}"
+        time.sleep(0.02)
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     with postgres_schema_url() as url:
@@ -101,6 +113,7 @@ def run_chaos(tmp_path: Path, model_dir: Path, postgres_url: str, s3_settings: d
         gateway_a, gateway_b = new_gateway("gateway-a"), new_gateway("gateway-b")
         with ThreadPoolExecutor(max_workers=6) as pool:
             first = list(pool.map(lambda n: upload((gateway_a, gateway_b)[n % 2].url, n), range(KILL_AFTER)))
+            wait_for_caption_in_flight(gateway_b, replicas[0])  # so both kills land mid-work
             replicas[0].kill()
             gateway_b.kill()
             gateway_b = new_gateway("gateway-b-reborn")  # a new empty data dir
@@ -132,8 +145,4 @@ def run_chaos(tmp_path: Path, model_dir: Path, postgres_url: str, s3_settings: d
     served = [len(log_events(Path(r.env["INFERENCE_LOG_DIR"]), "inference.jsonl", "caption_served")) for r in replicas]
     assert served[1] > IMAGES // 6 and served[2] > IMAGES // 6, served
     reborn_data = Path(gateway_b.env["GATEWAY_DATA_DIR"])
-    assert not [
-        path
-        for path in reborn_data.rglob("*")
-        if path.is_file() and "uploads" not in path.parts and path.suffix != ".sqlite3"
-    ]
+    assert not [path for path in reborn_data.rglob("*") if path.is_file() and "uploads" not in path.parts]
