@@ -7,11 +7,12 @@ transaction. Nothing else writes ``images.status`` or the columns the counters c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.orm.attributes import set_attribute
 from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
@@ -28,7 +29,14 @@ from gateway.models import (
     utc_now,
 )
 from gateway.paging import Page, decode_cursor, encode_cursor
-from gateway.results import CpuStagesResult, FinalState, cpu_values, final_values, requeued_values
+from gateway.results import (
+    CpuStagesResult,
+    FinalState,
+    apply_cpu_stages,
+    apply_final,
+    apply_release,
+    apply_requeue,
+)
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -165,7 +173,7 @@ class ImageRepository:
         by_id = dict(results)
         images = self._claimed(token, list(by_id))
         for image in images:
-            self._apply(image, cpu_values(by_id[image.id]))
+            self._apply(image, partial(apply_cpu_stages, result=by_id[image.id]))
         self.session.flush()
         return {image.id for image in images}
 
@@ -179,7 +187,7 @@ class ImageRepository:
         images = self._claimed(token, list(by_id))
         for image in images:
             final = by_id[image.id]
-            self._apply(image, final_values(image, final))
+            self._apply(image, partial(apply_final, final=final))
             completed = final.status == ImageStatus.COMPLETED
             event_type, caption = (EventType.COMPLETED, image.caption_text) if completed else (EventType.FAILED, None)
             ledger.record(event_type, image, caption=caption)
@@ -192,7 +200,7 @@ class ImageRepository:
             return 0
         images = self._all_locked(and_(col(Image.claim_token).in_(tokens), col(Image.status) == ImageStatus.PROCESSING))
         for image in images:
-            self._change(image, {"status": ImageStatus.PENDING, "claim_token": None, "lease_expires_at": None})
+            self._change(image, apply_release)
         return len(images)
 
     def requeue_failed(self, image_id: str) -> bool:
@@ -200,7 +208,7 @@ class ImageRepository:
         image = self._locked(and_(col(Image.id) == image_id, col(Image.status) == ImageStatus.FAILED))
         if image is None:
             return False
-        self._requeue(image, caption_cycles=0)
+        self._requeue(image, reset_caption_cycles=True)
         return True
 
     def requeue_unavailable_captions(self) -> int:
@@ -209,11 +217,11 @@ class ImageRepository:
             and_(col(Image.status) == ImageStatus.FAILED, col(Image.caption_status) == CaptionStatus.UNAVAILABLE)
         )
         for image in images:
-            self._requeue(image)
+            self._requeue(image, reset_caption_cycles=False)
         return len(images)
 
-    def _requeue(self, image: Image, **extra: object) -> None:
-        self._change(image, {**requeued_values(), **extra})
+    def _requeue(self, image: Image, *, reset_caption_cycles: bool) -> None:
+        self._change(image, partial(apply_requeue, reset_caption_cycles=reset_caption_cycles))
         ledger_of(self.session).record(EventType.REQUEUED, image)
 
     def _locked(self, condition: ColumnElement[bool]) -> Image | None:
@@ -233,15 +241,15 @@ class ImageRepository:
     def _claimed(self, token: str, image_ids: list[str]) -> list[Image]:
         return self._all_locked(and_(col(Image.id).in_(image_ids), col(Image.claim_token) == token))
 
-    def _change(self, image: Image, values: dict[str, object]) -> None:
-        self._apply(image, values)
+    def _change(self, image: Image, change: Callable[[Image], None]) -> None:
+        self._apply(image, change)
         self.session.flush()
 
-    def _apply(self, image: Image, values: dict[str, object]) -> None:
-        """The one place a locked row changes: its counters follow in the same transaction."""
+    def _apply(self, image: Image, change: Callable[[Image], None]) -> None:
+        """The one place a locked row changes (``change`` is a typed ``apply_*`` of ``gateway.results``):
+        its counters follow in the same transaction."""
         old = RowState.of(image)
-        for key, value in values.items():
-            set_attribute(image, key, value)  # SQLAlchemy's change tracking without pydantic's __setattr__
+        change(image)
         ledger_of(self.session).change(old, RowState.of(image))
 
     def count_unavailable_captions(self) -> int:

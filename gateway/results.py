@@ -1,8 +1,12 @@
-"""Typed writes of the pipeline (what a stage produced) and the image columns each one sets."""
+"""Typed writes of the pipeline (what a stage produced) and the image columns each one sets.
+
+The ``apply_*`` functions are the only code that changes an image's columns after its insert; the
+repository calls them between reading the row's old state and recording the change in the ledger.
+"""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.imaging import ImageMetadata
@@ -53,57 +57,61 @@ class FinalState:
     caption_cycles: int | None = None
 
 
-def requeued_values() -> dict[str, object]:
-    return {
-        "status": ImageStatus.PENDING,
-        "error": None,
-        "caption_error": None,
-        "caption_status": CaptionStatus.PENDING,
-        "claim_token": None,
-        "lease_expires_at": None,
-        "completed_at": None,
-    }
+def apply_requeue(image: Image, *, reset_caption_cycles: bool) -> None:
+    """Back to ``pending`` with the last run's outcome cleared (retry, or an automatic re-queue)."""
+    image.status = ImageStatus.PENDING
+    image.error = None
+    image.caption_error = None
+    image.caption_status = CaptionStatus.PENDING
+    image.claim_token = None
+    image.lease_expires_at = None
+    image.completed_at = None
+    if reset_caption_cycles:
+        image.caption_cycles = 0
 
 
-def cpu_values(result: CpuStagesResult) -> dict[str, object]:
-    values: dict[str, object] = {
-        f"{stage}_ms": ms
-        for stage, ms in (
-            ("decode", result.decode_ms),
-            ("metadata", result.metadata_ms),
-            ("thumbnails", result.thumbnails_ms),
-        )
-        if ms is not None
-    }
-    if result.metadata is not None:
-        values.update(asdict(result.metadata), metadata_done=True)
+def apply_release(image: Image) -> None:
+    """An unfinished claim given back: ``pending`` again, with what its saved stages made."""
+    image.status = ImageStatus.PENDING
+    image.claim_token = None
+    image.lease_expires_at = None
+
+
+def apply_cpu_stages(image: Image, result: CpuStagesResult) -> None:
+    """What the Pillow stages made; a stage that did not run leaves its columns as they were."""
+    if result.decode_ms is not None:
+        image.decode_ms = result.decode_ms
+    if result.metadata_ms is not None:
+        image.metadata_ms = result.metadata_ms
+    if result.thumbnails_ms is not None:
+        image.thumbnails_ms = result.thumbnails_ms
+    if (metadata := result.metadata) is not None:
+        image.orientation = metadata.orientation
+        image.taken_at = metadata.taken_at
+        image.camera_make = metadata.camera_make
+        image.camera_model = metadata.camera_model
+        image.file_datetime = metadata.file_datetime
+        image.metadata_done = True
     if result.small is not None and result.medium is not None:
-        values.update(
-            small_width=result.small.width,
-            small_height=result.small.height,
-            medium_width=result.medium.width,
-            medium_height=result.medium.height,
-        )
-    return values
+        image.small_width, image.small_height = result.small.width, result.small.height
+        image.medium_width, image.medium_height = result.medium.width, result.medium.height
 
 
-def final_values(image: Image, final: FinalState) -> dict[str, object]:
+def apply_final(image: Image, final: FinalState) -> None:
+    """The end of a run: its status, timings from start and from upload, and the caption's outcome."""
     started_at = image.started_at or final.completed_at
-    values: dict[str, object] = {
-        "status": final.status,
-        "error": final.error,
-        "completed_at": final.completed_at,
-        "processing_ms": round((final.completed_at - started_at).total_seconds() * 1000, 2),
-        "end_to_end_ms": round((final.completed_at - image.created_at).total_seconds() * 1000, 2),
-        "claim_token": None,
-        "lease_expires_at": None,
-        "caption_status": final.caption.status,
-        "caption_error": final.caption.error,
-    }
+    image.status = final.status
+    image.error = final.error
+    image.completed_at = final.completed_at
+    image.processing_ms = round((final.completed_at - started_at).total_seconds() * 1000, 2)
+    image.end_to_end_ms = round((final.completed_at - image.created_at).total_seconds() * 1000, 2)
+    image.claim_token = None
+    image.lease_expires_at = None
+    image.caption_status = final.caption.status
+    image.caption_error = final.caption.error
     if final.caption.status == CaptionStatus.COMPLETED:
-        values.update(caption_text=final.caption.text, caption_model=final.caption.model)
+        image.caption_text, image.caption_model = final.caption.text, final.caption.model
     if final.caption.duration_ms is not None:
-        values["caption_ms"] = final.caption.duration_ms
+        image.caption_ms = final.caption.duration_ms
     if final.caption_cycles is not None:
-        values["caption_cycles"] = final.caption_cycles
-    return values
+        image.caption_cycles = final.caption_cycles
