@@ -17,6 +17,7 @@ from gateway.db import Database, build_engine, migrate
 from gateway.metrics import GatewayMetrics
 from gateway.models import Event, WebhookDelivery
 from gateway.settings import GatewaySettings
+from gateway.webhooks.outbox import ClaimedDelivery, WebhookOutbox
 from gateway.webhooks.sender import WebhookSender
 from tests.repository_backends import BACKENDS, database_url_for
 from tests.unit.test_webhook_signing import SECRET
@@ -174,6 +175,27 @@ async def test_two_gateways_share_the_outbox_without_sending_an_event_twice(
             assert time.monotonic() < deadline
             await both_rounds()
     assert sorted(receiver.event_ids()) == ids
+
+
+async def test_a_delivery_held_by_a_gateway_that_died_mid_send_is_sent_by_another_after_its_lease(
+    database: Database, make_sender: SenderFactory
+) -> None:
+    with WebhookReceiver() as receiver:
+        survivor = make_sender(receiver.url)
+        await survivor.run_once()  # registers the URL
+        [event_id] = record_events(database, 1)
+        urls = (receiver.url,)
+
+        def dead_gateway_claims(session: Any) -> list[ClaimedDelivery]:  # then dies before sending
+            outbox = WebhookOutbox(session)
+            outbox.fan_out(urls)
+            return outbox.claim_due(urls, "dead-gateway", lease_s=0.5, limit=10)
+
+        assert [delivery.event_id for delivery in database.run_sync(dead_gateway_claims)] == [event_id]
+        assert await survivor.run_once() == 0  # the claim still holds
+        await run_until(survivor, lambda: len(receiver.received) >= 1)
+    assert receiver.event_ids() == [event_id]
+    assert pending_deliveries(database) == 0
 
 
 def test_a_delivery_body_is_the_event_as_json(database: Database) -> None:
