@@ -28,9 +28,15 @@ def gateways(services: dict[str, dict[str, Any]]) -> list[str]:
     return [name for name, service in services.items() if "GATEWAY_PORT" in environment_of(service)]
 
 
-def test_scale_out_runs_two_gateways_and_two_inference_replicas(services: dict[str, dict[str, Any]]) -> None:
-    assert len(gateways(services)) == 2
-    assert sum("INFERENCE_PORT" in environment_of(service) for service in services.values()) == 2
+def test_every_gateway_lists_every_replica_and_keeps_them_fed(services: dict[str, dict[str, Any]]) -> None:
+    replicas = {name for name, service in services.items() if "INFERENCE_PORT" in environment_of(service)}
+    in_flight = 0
+    for name in gateways(services):
+        environment = environment_of(services[name])
+        listed = {urlsplit(url.strip()).hostname for url in environment["GATEWAY_INFERENCE_URL"].split(",")}
+        assert listed == replicas, name
+        in_flight += int(environment.get("GATEWAY_WORKERS", "2"))
+    assert len(replicas) >= 2 and in_flight >= 2 * len(replicas)
 
 
 @pytest.mark.parametrize("env", [{}, CUSTOM], ids=["defaults", "from-env"])

@@ -163,9 +163,16 @@ def test_inference_memory_follows_the_precision_and_covers_the_measured_peak(pre
         assert limit < PEAK_RSS["fp32"][0], "an int8 replica must not reserve what fp32 needs"
 
 
-def test_gateway_memory_limit_is_about_one_gigabyte(rendered: Rendered) -> None:
-    limits = container(rendered.deployment("gateway"), "gateway")["resources"]["limits"]
-    assert 512 * 2**20 <= memory_bytes(limits["memory"]) <= 2 * 2**30
+def test_the_gateways_keep_every_inference_replica_fed(rendered: Rendered) -> None:
+    """Captions in flight are at most gateway pods x GATEWAY_WORKERS: at least two per replica the
+    inference deployment can grow to, or added replicas sit idle."""
+    gateway = rendered.deployment("gateway")
+    workers = int(plain_env(container(gateway, "gateway"))["GATEWAY_WORKERS"])
+    autoscalers = [hpa for hpa in rendered.all("HorizontalPodAutoscaler") if hpa["spec"]["scaleTargetRef"]["name"]
+                   == rendered.deployment("inference")["metadata"]["name"]]  # fmt: skip
+    most_replicas = max([rendered.deployment("inference")["spec"].get("replicas", 1)]
+                        + [hpa["spec"]["maxReplicas"] for hpa in autoscalers])  # fmt: skip
+    assert gateway["spec"]["replicas"] * workers >= 2 * most_replicas
 
 
 def test_the_autoscaler_owns_the_inference_replica_count_when_enabled(rendered: Rendered) -> None:
