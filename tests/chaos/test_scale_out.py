@@ -61,16 +61,16 @@ def wait_all_completed(gateway: ServiceProcess, ids: list[str], timeout_s: float
         time.sleep(1)
 
 
-def wait_for_caption_in_flight(gateway: ServiceProcess, replica: ServiceProcess, timeout_s: float = 60) -> None:
-    """Until ``gateway`` has a caption in flight on ``replica``: the gateway then holds a claimed image whose
-    caption is not saved, and the replica is working on it."""
-    deadline = time.monotonic() + timeout_s
-    while True:
+def caption_in_flight(gateway: ServiceProcess, replica: ServiceProcess, wait_s: float) -> bool:
+    """Whether, within ``wait_s``, ``gateway`` has a caption in flight on ``replica``: the gateway then holds
+    a claimed image whose caption is not saved, and the replica is working on it."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
         replicas = httpx.get(f"{gateway.url}/health/ready", timeout=10).json()["inference"]["replicas"]
         if any(entry["url"] == replica.url and entry["in_flight"] > 0 for entry in replicas):
-            return
-        assert time.monotonic() < deadline, f"no caption went to {replica.url} from {gateway.url}: {replicas}"
-        time.sleep(0.02)
+            return True
+        time.sleep(0.01)
+    return False
 
 
 @pytest.fixture
@@ -113,11 +113,15 @@ def run_chaos(tmp_path: Path, model_dir: Path, postgres_url: str, s3_settings: d
         gateway_a, gateway_b = new_gateway("gateway-a"), new_gateway("gateway-b")
         with ThreadPoolExecutor(max_workers=6) as pool:
             first = list(pool.map(lambda n: upload((gateway_a, gateway_b)[n % 2].url, n), range(KILL_AFTER)))
-            wait_for_caption_in_flight(gateway_b, replicas[0])  # so both kills land mid-work
+            # Both kills must land mid-work: when the queue drained already (a slow machine uploads
+            # slower than it captions), B gets more uploads until it has a caption on replica 0.
+            while not caption_in_flight(gateway_b, replicas[0], wait_s=2):
+                first += list(pool.map(lambda n: upload(gateway_b.url, n), range(len(first), len(first) + 6)))
+                assert len(first) < IMAGES, "gateway B never had a caption in flight on replica 0"
             replicas[0].kill()
             gateway_b.kill()
             gateway_b = new_gateway("gateway-b-reborn")  # a new empty data dir
-            rest = list(pool.map(lambda n: upload((gateway_a, gateway_b)[n % 2].url, n), range(KILL_AFTER, IMAGES)))
+            rest = list(pool.map(lambda n: upload((gateway_a, gateway_b)[n % 2].url, n), range(len(first), IMAGES)))
         uploaded = first + rest
         ids = [image_id for image_id, _ in uploaded]
         wait_all_completed(gateway_a, ids)
