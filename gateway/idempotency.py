@@ -183,7 +183,7 @@ class IdempotentUploads:
         except BaseException:
             # Only a 202 is remembered: give the key back, even when the request is being cancelled.
             with anyio.CancelScope(shield=True), contextlib.suppress(StorageUnavailableError):
-                await self.store.release(key, claim.token)
+                await self.store.release(key, token)
             raise
         await self.store.prune()
         return summary_of(image)
