@@ -8,32 +8,67 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from gateway.histogram import estimate_percentile
-from gateway.models import STAGES, CaptionStatus, Image, ImageStatus, RejectionCount, RejectionReason, StatCounter
+from gateway.models import CaptionStatus, Image, ImageStatus, RejectionCount, RejectionReason, StatCounter
 
 
 @dataclass(frozen=True)
-class Durations:
-    """avg/p50/p95/max in ms over completed images; all None while none completed."""
+class StatusCounts:
+    pending: int
+    processing: int
+    completed: int
+    failed: int
 
-    avg: float | None = None
-    p50: float | None = None
-    p95: float | None = None
-    max: float | None = None
+
+@dataclass(frozen=True)
+class ProcessingTimes:
+    """Over completed images; null while none completed."""
+
+    avg: float | None
+    p50: float | None
+    p95: float | None
+    max: float | None
+
+
+NO_TIMES = ProcessingTimes(avg=None, p50=None, p95=None, max=None)
+
+
+@dataclass(frozen=True)
+class StageAverages:
+    decode: float | None
+    metadata: float | None
+    thumbnails: float | None
+    caption: float | None
+
+
+@dataclass(frozen=True)
+class CaptionCounts:
+    pending: int
+    completed: int
+    failed: int
+    unavailable: int
+
+
+@dataclass(frozen=True)
+class RejectionCounts:
+    too_large: int
+    unsupported_format: int
+    unreadable: int
+    bad_request: int
 
 
 @dataclass(frozen=True)
 class StatsSnapshot:
-    """Every aggregate of ``GET /api/stats`` except uptime; counts keyed by enum value."""
+    """Every aggregate of ``GET /api/stats`` except this process's uptime."""
 
     total: int
-    by_status: dict[str, int]
+    by_status: StatusCounts
     success_rate: float | None
     failure_rate: float | None
-    processing_ms: Durations
-    end_to_end_ms: Durations
-    stage_ms_avg: dict[str, float | None]
-    captions: dict[str, int]
-    rejected: dict[str, int]
+    processing_ms: ProcessingTimes
+    end_to_end_ms: ProcessingTimes
+    stage_ms_avg: StageAverages
+    captions: CaptionCounts
+    rejected: RejectionCounts
 
 
 def read_counters(session: Session) -> dict[str, float]:
@@ -55,14 +90,14 @@ def _exact_max(session: Session, column: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _durations(session: Session, counters: dict[str, float], name: str) -> Durations:
+def _durations(session: Session, counters: dict[str, float], name: str) -> ProcessingTimes:
     count = counters.get(f"{name}.n", 0.0)
     exact_max = _exact_max(session, f"{name}_ms")
     if count < 0.5 or exact_max is None:
-        return Durations()
+        return NO_TIMES
     prefix = f"{name}.h"
     buckets = {int(key[len(prefix) :]): value for key, value in counters.items() if key.startswith(prefix)}
-    return Durations(
+    return ProcessingTimes(
         avg=round(counters.get(f"{name}.sum", 0.0) / count, 1),
         p50=round(estimate_percentile(buckets, 0.50, exact_max), 1),
         p95=round(estimate_percentile(buckets, 0.95, exact_max), 1),
@@ -74,25 +109,55 @@ def _count(counters: dict[str, float], key: str) -> int:
     return round(counters.get(key, 0.0))
 
 
+def _stage_average(counters: dict[str, float], stage: str) -> float | None:
+    count = counters.get(f"stage_n.{stage}", 0.0)
+    return round(counters.get(f"stage_sum.{stage}", 0.0) / count, 1) if count >= 0.5 else None
+
+
 def read_stats(session: Session) -> StatsSnapshot:
     counters = read_counters(session)
-    by_status = {status.value: _count(counters, f"status.{status.value}") for status in ImageStatus}
-    captions = {status.value: _count(counters, f"caption.{status.value}") for status in CaptionStatus}
-    rejected = {reason.value: 0 for reason in RejectionReason}
-    rejected.update({row.reason: row.count for row in session.execute(select(RejectionCount)).scalars()})
-    stage_ms_avg: dict[str, float | None] = {}
-    for stage in STAGES:
-        count = counters.get(f"stage_n.{stage}", 0.0)
-        stage_ms_avg[stage] = round(counters[f"stage_sum.{stage}"] / count, 1) if count >= 0.5 else None
-    finished = by_status["completed"] + by_status["failed"]
+
+    def status(value: ImageStatus) -> int:
+        return _count(counters, f"status.{value}")
+
+    def caption(value: CaptionStatus) -> int:
+        return _count(counters, f"caption.{value}")
+
+    rejections: dict[str, int] = {row.reason: row.count for row in session.execute(select(RejectionCount)).scalars()}
+
+    def rejected(reason: RejectionReason) -> int:
+        return rejections.get(reason, 0)
+
+    by_status = StatusCounts(
+        pending=status(ImageStatus.PENDING),
+        processing=status(ImageStatus.PROCESSING),
+        completed=status(ImageStatus.COMPLETED),
+        failed=status(ImageStatus.FAILED),
+    )
+    finished = by_status.completed + by_status.failed
     return StatsSnapshot(
-        total=sum(by_status.values()),
+        total=by_status.pending + by_status.processing + finished,
         by_status=by_status,
-        success_rate=round(by_status["completed"] / finished, 3) if finished else None,
-        failure_rate=round(by_status["failed"] / finished, 3) if finished else None,
+        success_rate=round(by_status.completed / finished, 3) if finished else None,
+        failure_rate=round(by_status.failed / finished, 3) if finished else None,
         processing_ms=_durations(session, counters, "processing"),
         end_to_end_ms=_durations(session, counters, "end_to_end"),
-        stage_ms_avg=stage_ms_avg,
-        captions=captions,
-        rejected=rejected,
+        stage_ms_avg=StageAverages(
+            decode=_stage_average(counters, "decode"),
+            metadata=_stage_average(counters, "metadata"),
+            thumbnails=_stage_average(counters, "thumbnails"),
+            caption=_stage_average(counters, "caption"),
+        ),
+        captions=CaptionCounts(
+            pending=caption(CaptionStatus.PENDING),
+            completed=caption(CaptionStatus.COMPLETED),
+            failed=caption(CaptionStatus.FAILED),
+            unavailable=caption(CaptionStatus.UNAVAILABLE),
+        ),
+        rejected=RejectionCounts(
+            too_large=rejected(RejectionReason.TOO_LARGE),
+            unsupported_format=rejected(RejectionReason.UNSUPPORTED_FORMAT),
+            unreadable=rejected(RejectionReason.UNREADABLE),
+            bad_request=rejected(RejectionReason.BAD_REQUEST),
+        ),
     )

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal, TypeVar
+from typing import Literal
 
-from gateway.aggregates import Durations, StatsSnapshot
+from gateway.aggregates import (
+    CaptionCounts,
+    ProcessingTimes,
+    RejectionCounts,
+    StageAverages,
+    StatsSnapshot,
+    StatusCounts,
+)
 from gateway.models import Image
-
-CountsT = TypeVar("CountsT", "StatusCounts", "CaptionCounts", "RejectionCounts")
 
 
 def iso_utc(moment: datetime | None) -> str | None:
@@ -222,48 +227,6 @@ def details_of(image: Image) -> ImageDetails:
 
 
 @dataclass(frozen=True)
-class StatusCounts:
-    pending: int
-    processing: int
-    completed: int
-    failed: int
-
-
-@dataclass(frozen=True)
-class ProcessingTimes:
-    """Over completed images; null while none completed."""
-
-    avg: float | None
-    p50: float | None
-    p95: float | None
-    max: float | None
-
-
-@dataclass(frozen=True)
-class StageAverages:
-    decode: float | None
-    metadata: float | None
-    thumbnails: float | None
-    caption: float | None
-
-
-@dataclass(frozen=True)
-class CaptionCounts:
-    pending: int
-    completed: int
-    failed: int
-    unavailable: int
-
-
-@dataclass(frozen=True)
-class RejectionCounts:
-    too_large: int
-    unsupported_format: int
-    unreadable: int
-    bad_request: int
-
-
-@dataclass(frozen=True)
 class StatsView:
     """``GET /api/stats``: rates are over completed + failed (0..1), null when nothing finished."""
 
@@ -280,25 +243,17 @@ class StatsView:
     uptime_scope: Literal["process"] = "process"
 
 
-def _times(durations: Durations) -> ProcessingTimes:
-    return ProcessingTimes(avg=durations.avg, p50=durations.p50, p95=durations.p95, max=durations.max)
-
-
 def stats_of(snapshot: StatsSnapshot, uptime_s: float) -> StatsView:
     """The stats view from ``ImageRepository.stats()``; ``uptime_s`` is this process's."""
     return StatsView(
         total=snapshot.total,
-        by_status=_pick(StatusCounts, snapshot.by_status),
+        by_status=snapshot.by_status,
         success_rate=snapshot.success_rate,
         failure_rate=snapshot.failure_rate,
-        processing_ms=_times(snapshot.processing_ms),
-        end_to_end_ms=_times(snapshot.end_to_end_ms),
-        stage_ms_avg=StageAverages(**snapshot.stage_ms_avg),
-        captions=_pick(CaptionCounts, snapshot.captions),
-        rejected=_pick(RejectionCounts, snapshot.rejected),
+        processing_ms=snapshot.processing_ms,
+        end_to_end_ms=snapshot.end_to_end_ms,
+        stage_ms_avg=snapshot.stage_ms_avg,
+        captions=snapshot.captions,
+        rejected=snapshot.rejected,
         uptime_s=uptime_s,
     )
-
-
-def _pick(view: type[CountsT], counts: dict[str, int]) -> CountsT:
-    return view(**{field.name: counts.get(field.name, 0) for field in fields(view)})

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from gateway.aggregates import StatusCounts
 from gateway.db import Database, build_engine, migrate
 from gateway.errors import InvalidQueryError
 from gateway.models import CaptionStatus, Image, ImageStatus, RejectionReason, utc_now
@@ -185,11 +186,11 @@ def test_stats_aggregate_in_the_database(database: Database) -> None:
     database.run_sync(lambda session: ImageRepository(session).count_rejection(RejectionReason.TOO_LARGE))
     stats = database.run_sync(lambda session: ImageRepository(session).stats(), write=False)
     assert stats.total == 3
-    assert stats.by_status == {"pending": 1, "processing": 0, "completed": 2, "failed": 0}
+    assert stats.by_status == StatusCounts(pending=1, processing=0, completed=2, failed=0)
     assert stats.success_rate == 1.0
     assert stats.processing_ms.avg == 150.0
     assert stats.processing_ms.max == 200.0
-    assert stats.stage_ms_avg["decode"] == 10.0
-    assert stats.rejected["too_large"] == 1
-    assert stats.captions["completed"] == 2
-    assert stats.captions["pending"] == 1
+    assert stats.stage_ms_avg.decode == 10.0
+    assert stats.rejected.too_large == 1
+    assert stats.captions.completed == 2
+    assert stats.captions.pending == 1

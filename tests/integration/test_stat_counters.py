@@ -6,6 +6,7 @@ import random
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
+from dataclasses import asdict
 from datetime import timedelta
 from pathlib import Path
 
@@ -96,7 +97,7 @@ def assert_counters_match_a_recount(database: Database) -> None:
         for key, value in expected.items():
             assert counters[key] == pytest.approx(value, rel=1e-9, abs=1e-6), key
         by_status = dict(session.execute(select(col(Image.status), func.count()).group_by(col(Image.status))).all())
-        assert ImageRepository(session).stats().by_status == {s.value: by_status.get(s.value, 0) for s in ImageStatus}
+        assert asdict(ImageRepository(session).stats().by_status) == {s.value: by_status.get(s, 0) for s in ImageStatus}
 
     database.run_sync(compare, write=False)
 
@@ -172,6 +173,6 @@ def test_the_migration_seeds_the_counters_from_images_written_before_it(database
         stats = database.run_sync(lambda session: ImageRepository(session).stats(), write=False)
         assert stats.processing_ms.avg == 510.0
         assert stats.processing_ms.max == 900.0
-        assert stats.stage_ms_avg["decode"] == 6.0
+        assert stats.stage_ms_avg.decode == 6.0
     finally:
         database.dispose()
