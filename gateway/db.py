@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-import anyio.to_thread
+import anyio
 import structlog
 from alembic import command
 from alembic.config import Config
@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 from gateway.errors import StorageUnavailableError
+from gateway.threads import run_to_completion
 
 log = structlog.get_logger("gateway.db")
 T = TypeVar("T")
@@ -90,11 +91,11 @@ class Database:
 
     async def read(self, work: Callable[[Session], T]) -> T:
         """Run ``work(session)`` in a thread inside one read transaction."""
-        return await anyio.to_thread.run_sync(self.run_sync, work, False, limiter=self._limiter)
+        return await run_to_completion(self.run_sync, work, False, limiter=self._limiter)
 
     async def write(self, work: Callable[[Session], T]) -> T:
         """Run ``work(session)`` in a thread inside one write transaction, committed on success."""
-        return await anyio.to_thread.run_sync(self.run_sync, work, True, limiter=self._limiter)
+        return await run_to_completion(self.run_sync, work, True, limiter=self._limiter)
 
     def run_sync(self, work: Callable[[Session], T], write: bool = True) -> T:
         """Blocking form of ``read``/``write`` for threads and scripts."""

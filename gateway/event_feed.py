@@ -74,11 +74,16 @@ class EventFeed:
         conninfo = self.database.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(conninfo, autocommit=True) as connection:
+                connection = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
+                try:
                     await connection.execute(f"LISTEN {NOTIFY_CHANNEL}")
                     log.info("events_listening", channel=NOTIFY_CHANNEL)
                     async for _notification in connection.notifies():
                         self.wake()
+                finally:
+                    # Not ``async with``: its exit awaits a rollback first, and a second cancellation
+                    # landing there would skip the close. close() finishes without suspending.
+                    await connection.close()
             except (psycopg.Error, OSError) as exc:
                 log.warning("events_listen_failed", error=str(exc).splitlines()[0][:300], retry_s=LISTEN_RETRY_S)
             await asyncio.sleep(LISTEN_RETRY_S)

@@ -37,6 +37,7 @@ from gateway.models import Image, RejectionReason
 from gateway.repository import ImageRepository
 from gateway.settings import GatewaySettings
 from gateway.storage import BlobStore, new_image_id
+from gateway.threads import run_to_completion
 from servicekit.sniffing import SNIFF_BYTES
 
 IMAGE_FIELD = "image"
@@ -179,7 +180,7 @@ class UploadService:
         part = SpooledPart(self.storage.upload_path(new_image_id()))
         try:
             await receive_image_part(with_idle_timeout(body, self.settings.body_idle_timeout_s), content_type, part)
-            image = await anyio.to_thread.run_sync(self._store, part, request_id, also_in_transaction)
+            image = await run_to_completion(self._store, part, request_id, also_in_transaction)
         except UploadRejectedError as exc:
             await self._count_rejection(exc)
             raise

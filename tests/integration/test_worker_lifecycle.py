@@ -9,42 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
-from litestar import Litestar
 
-from gateway.app import create_app
 from gateway.deps import GatewayServices
 from gateway.models import Image, ImageStatus
 from gateway.settings import GatewaySettings
-from tests.support import FakeInference, make_image_bytes
+from tests.in_process import running_gateway, services_of, upload
+from tests.support import FakeInference
 
 STOP_BUDGET_S = 5.0
-
-
-@asynccontextmanager
-async def running_gateway(settings: GatewaySettings, fake_inference: FakeInference) -> AsyncIterator[Litestar]:
-    app = create_app(settings, inference_transport=fake_inference.transport)
-    async with app.lifespan():
-        yield app
-
-
-def services_of(app: Litestar) -> GatewayServices:
-    services: GatewayServices = app.state.services
-    return services
-
-
-async def upload(app: Litestar) -> str:
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-        response = await client.post("/api/images", files={"image": ("photo.jpg", make_image_bytes(), "image/jpeg")})
-    assert response.status_code == 202, response.text
-    image_id: str = response.json()["id"]
-    return image_id
 
 
 async def stored_image(services: GatewayServices, image_id: str) -> Image:
