@@ -13,7 +13,6 @@ from pathlib import Path
 
 import anyio
 import anyio.from_thread
-import anyio.to_thread
 import structlog
 from sqlmodel import Session
 
@@ -28,6 +27,7 @@ from gateway.repository import ImageRepository
 from gateway.results import CaptionResult, CpuStagesResult, FinalState, ThumbnailDimensions
 from gateway.settings import GatewaySettings
 from gateway.storage import BlobNotFoundError, BlobStore
+from gateway.threads import run_to_completion
 
 log = structlog.get_logger("gateway.pipeline")
 
@@ -101,7 +101,7 @@ class ImagePipeline:
         started = time.perf_counter()
         try:
             async with self.storage.original_file(image.id, image.format) as path:
-                return await anyio.to_thread.run_sync(self._cpu_stages, image, path, limiter=self._cpu_limiter)
+                return await run_to_completion(self._cpu_stages, image, path, limiter=self._cpu_limiter)
         except BlobNotFoundError:
             return self._failed(CpuOutcome(), "decode", started, "The original file is missing from storage.")
 

@@ -16,6 +16,7 @@ import anyio.to_thread
 
 from gateway.storage.blobs import BlobInfo, BlobNotFoundError, BlobStream
 from gateway.storage.layout import ORIGINALS, THUMBNAILS, ThumbnailSize, image_keys, original_key, thumbnail_key
+from gateway.threads import run_to_completion
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -57,7 +58,7 @@ class LocalBlobStore:
     async def put_original(self, image_id: str, image_format: str, spool: Path) -> None:
         """Move the spool into place: an atomic rename on one file system."""
         target = self.path_of(original_key(image_id, image_format))
-        await anyio.to_thread.run_sync(self._rename_into_place, spool, target)
+        await run_to_completion(self._rename_into_place, spool, target)
 
     def _rename_into_place(self, spool: Path, target: Path) -> None:
         if target.parent not in self._made_dirs:
@@ -92,7 +93,7 @@ class LocalBlobStore:
     async def put_thumbnail(self, image_id: str, size: ThumbnailSize, data: bytes) -> None:
         """Atomic: written in the spool dir (swept at start), then renamed into place."""
         target = self.path_of(thumbnail_key(image_id, size))
-        await anyio.to_thread.run_sync(atomic_write, target, data, self.uploads_dir)
+        await run_to_completion(atomic_write, target, data, self.uploads_dir)
 
     async def read_thumbnail(self, image_id: str, size: ThumbnailSize) -> bytes:
         try:
@@ -101,7 +102,7 @@ class LocalBlobStore:
             raise BlobNotFoundError(f"The {size} thumbnail of image {image_id} is not stored.") from exc
 
     async def delete_image(self, image_id: str) -> None:
-        await anyio.to_thread.run_sync(self._delete_files, image_id)
+        await run_to_completion(self._delete_files, image_id)
 
     def _delete_files(self, image_id: str) -> None:
         for key in image_keys(image_id):
