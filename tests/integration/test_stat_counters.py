@@ -7,7 +7,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -41,9 +41,8 @@ def new_image() -> Image:
     )
 
 
-def final_state(image: Image, rng: random.Random) -> FinalState:
-    assert image.started_at is not None
-    completed_at = image.started_at + timedelta(milliseconds=rng.uniform(0.5, 5000))
+def final_state(started_at: datetime, rng: random.Random) -> FinalState:
+    completed_at = started_at + timedelta(milliseconds=rng.uniform(0.5, 5000))
     if rng.random() < 0.6:
         caption = CaptionResult(CaptionStatus.COMPLETED, text="a cat", model="m", duration_ms=rng.uniform(1, 900))
         return FinalState(ImageStatus.COMPLETED, caption, completed_at)
@@ -54,23 +53,24 @@ def final_state(image: Image, rng: random.Random) -> FinalState:
 def random_step(session: Session, rng: random.Random, name: str) -> None:
     """One state change picked at random, the way the gateway makes them."""
     repository = ImageRepository(session)
-    ids = list(session.execute(select(col(Image.id), col(Image.claim_token))).all())
+    # What this gateway saw; another may delete or take over a row before the step runs. Like the
+    # worker, a step works from the claim it holds: the repository's token checks make it a no-op.
+    ids = list(session.execute(select(col(Image.id), col(Image.claim_token), col(Image.started_at))).all())
     action = rng.choice(["add", "add", "claim", "claim", "expire", "stages", "finish", "finish", "release", "retry",
                          "requeue", "delete"])  # fmt: skip
-    held = [(image_id, token) for image_id, token in ids if token and token.startswith(name)]
+    held = [(image_id, token, started) for image_id, token, started in ids if token and token.startswith(name)]
     if action == "add" or not ids:
         repository.add(new_image())
     elif action in ("claim", "expire"):  # "expire": a lease of 0 s, taken over by the next claim
         repository.claim_next(f"{name}{rng.random()}", 0 if action == "expire" else 60)
     elif action == "stages" and held:
-        image_id, token = rng.choice(held)
+        image_id, token, _started = rng.choice(held)
         stages = CpuStagesResult(decode_ms=rng.uniform(1, 50), metadata_ms=rng.uniform(0.1, 1), thumbnails_ms=9.0)
         repository.save_cpu_stages(image_id, token, stages)
     elif action == "finish" and held:
-        image_id, token = rng.choice(held)
-        image = repository.get(image_id)
-        assert image is not None
-        repository.finish(image_id, token, final_state(image, rng))
+        image_id, token, started = rng.choice(held)
+        assert started is not None  # set by the claim, in the same row version as its token
+        repository.finish(image_id, token, final_state(started, rng))
     elif action == "release" and held:
         repository.release_claims([rng.choice(held)[1]])
     elif action == "retry":
