@@ -77,8 +77,8 @@ class InferencePool:
         self._replicas: dict[str, Replica] = {}
         self._tasks: list[asyncio.Task[None]] = []
         for entry in self._entries:
-            if not entry.discover:
-                self._replicas.setdefault(entry.url, Replica(entry.url))
+            if not entry.discover and entry.url not in self._replicas:
+                self._add(Replica(entry.url))
 
     @property
     def urls(self) -> list[str]:
@@ -185,7 +185,7 @@ class InferencePool:
         static = {entry.url for entry in self._entries if not entry.discover}
         new = [Replica(url) for url in found if url not in self._replicas]
         for replica in new:
-            self._replicas[replica.url] = replica
+            self._add(replica)
             log.info("inference_replica_added", replica=replica.url, entry=found[replica.url])
         for replica in list(self._replicas.values()):
             replica.vanished = replica.vanished and replica.url not in found  # back in DNS before it left
@@ -264,6 +264,11 @@ class InferencePool:
                     f"inference replica at {replica.url} can serve (its model makes at most {replica.token_limit} "
                     "new tokens); lower the setting or serve a model with more positions."
                 )
+
+    def _add(self, replica: Replica) -> None:
+        self._replicas[replica.url] = replica
+        if self._metrics is not None:
+            self._metrics.add_replica(replica.url)
 
     def _drop(self, replica: Replica) -> None:
         self._replicas.pop(replica.url, None)

@@ -83,6 +83,12 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+    def add_replica(self, url: str) -> None:
+        """Show a replica's series at 0 from the moment it joins, not from its first request."""
+        for family in (self.replica_requests, self.replica_failures, self.replica_ejections):
+            family.labels(url)
+        self.replica_in_flight.labels(url).set(0)
+
     def set_images_by_status(self, counts: dict[str, int]) -> None:
         for status, count in counts.items():
             self.images_by_status.labels(status).set(count)

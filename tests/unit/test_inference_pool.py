@@ -98,7 +98,7 @@ async def test_a_failing_replica_is_ejected_and_the_caption_served_by_another_at
     broken.caption_status, broken.retry_after = status, retry_after
     client = await make_client(servers, inference_backoff_s=5.0, inference_backoff_max_s=5.0)
     for server in healthy:
-        server.delay_s = 0.3
+        server.delay_s = 0.1  # slow enough that the three captions overlap
     started = time.monotonic()
     captions = await asyncio.gather(*(caption(client) for _ in range(3)))  # one each: the broken one is tried
     assert all(text.startswith("a served caption") for text in captions)
@@ -186,7 +186,7 @@ async def test_readiness_lists_every_replica_with_state_in_flight_and_detail(
     servers: list[FakeInferenceServer], make_client: Callable[..., Any]
 ) -> None:
     servers[1].up = False
-    servers[2].delay_s = 1.0
+    servers[2].delay_s = 4.0  # still in flight after any number of probe rounds on a slow machine
     client = await make_client(servers[1:])
     task = asyncio.create_task(caption(client))
     await wait_until(lambda: servers[2].in_flight == 1, timeout_s=5)
@@ -218,6 +218,17 @@ async def test_metrics_count_requests_failures_in_flight_and_ejections_per_repli
     served = healthy.captions_served
     assert f'gateway_inference_replica_requests_total{{replica="{healthy.url}"}} {served}.0' in text
     assert f'gateway_inference_replica_in_flight{{replica="{healthy.url}"}} 0.0' in text
+
+
+async def test_every_replica_has_its_series_at_zero_before_its_first_request(
+    servers: list[FakeInferenceServer], make_client: Callable[..., Any]
+) -> None:
+    metrics = GatewayMetrics()
+    await make_client(servers, metrics=metrics)
+    text = generate_latest(metrics.registry).decode()
+    for server in servers:
+        for family in ("requests_total", "failures_total", "ejections_total", "in_flight"):
+            assert f'gateway_inference_replica_{family}{{replica="{server.url}"}} 0.0' in text
 
 
 async def test_start_refuses_a_max_new_tokens_setting_that_a_replica_cannot_serve(
