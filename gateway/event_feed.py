@@ -44,9 +44,15 @@ class EventFeed:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
-    async def wait(self, timeout_s: float) -> None:
-        """Return when new events may be there, or after ``timeout_s`` at the latest."""
-        woken = self._woken
+    def next_wakeup(self) -> asyncio.Event:
+        """What the next ``wake`` sets: take it before reading events, wait on it after.
+
+        A NOTIFY that lands between the read and the wait then still ends the wait.
+        """
+        return self._woken
+
+    async def wait(self, woken: asyncio.Event, timeout_s: float) -> None:
+        """Return once ``woken`` (from ``next_wakeup``) is set, or after ``timeout_s`` at the latest."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(min(timeout_s, self.settings.events_poll_interval_s)):
                 await woken.wait()

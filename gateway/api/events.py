@@ -43,6 +43,7 @@ async def stream(services: GatewayServices, after: int, image_id: str | None) ->
     heartbeat_s = services.settings.events_heartbeat_s
     last_sent = time.monotonic()
     while True:
+        woken = services.events.next_wakeup()
         events = await services.database.read(partial(events_after, after_id=after, image_id=image_id, limit=BATCH))
         for event in events:
             yield message_of(event)
@@ -55,7 +56,7 @@ async def stream(services: GatewayServices, after: int, image_id: str | None) ->
         elif now - last_sent >= heartbeat_s:
             yield ServerSentEventMessage(data=None, comment="heartbeat")  # a comment only: no empty message
             last_sent = now
-        await services.events.wait(max(0.0, heartbeat_s - (time.monotonic() - last_sent)))
+        await services.events.wait(woken, max(0.0, heartbeat_s - (time.monotonic() - last_sent)))
 
 
 class EventsController(Controller):

@@ -80,3 +80,15 @@ def test_events_older_than_the_retention_are_pruned(database: Database) -> None:
     assert database.run_sync(lambda session: events_after(session, 0), write=False) == []
     add(database)
     assert len(database.run_sync(lambda session: events_after(session, 0), write=False)) == 1
+
+
+async def test_a_wake_between_a_streams_read_and_its_wait_still_ends_the_wait(database: Database) -> None:
+    feed = EventFeed(GatewaySettings(events_poll_interval_s=60), database)
+    woken = feed.next_wakeup()  # taken before the stream reads the events table
+    feed.wake()  # a NOTIFY that lands while the read runs
+    async with asyncio.timeout(5):  # not the 60 s poll: the wake is not lost
+        await feed.wait(woken, timeout_s=60)
+    later = feed.next_wakeup()
+    with pytest.raises(TimeoutError):  # a wait taken after that wake waits for the next one
+        async with asyncio.timeout(0.2):
+            await feed.wait(later, timeout_s=60)
