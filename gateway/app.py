@@ -26,7 +26,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.pipeline import ImagePipeline
 from gateway.problems import EXCEPTION_HANDLERS
 from gateway.settings import GatewaySettings
-from gateway.storage import build_blob_store
+from gateway.storage import BlobStore, build_blob_store
 from gateway.storage.sweeper import OrphanSweeper
 from gateway.uploads import UploadService
 from gateway.web.pages import template_config, web_routes
@@ -100,12 +100,27 @@ async def _start_services(
 ) -> GatewayServices:
     storage = build_blob_store(settings)
     await storage.start()  # never raises for a wrong endpoint/credential/bucket: readiness says which
-    engine = build_engine(settings.resolved_database_url)
-    await anyio.to_thread.run_sync(migrate, engine)
-    database = Database(engine)
+    database = Database(build_engine(settings.resolved_database_url))
+    try:
+        await anyio.to_thread.run_sync(migrate, database.engine)
+        return await _start_processing(settings, storage, database, inference_transport, webhook_transport)
+    except BaseException:
+        # A refused start (a failed migration, an unservable token setting) leaves nothing open.
+        await storage.aclose()
+        database.dispose()
+        raise
+
+
+async def _start_processing(
+    settings: GatewaySettings,
+    storage: BlobStore,
+    database: Database,
+    inference_transport: httpx.AsyncBaseTransport | None,
+    webhook_transport: httpx.AsyncBaseTransport | None,
+) -> GatewayServices:
     metrics = GatewayMetrics()
     inference = InferenceClient(settings, transport=inference_transport, metrics=metrics)
-    await _start_inference(inference, database)
+    await _start_inference(inference)
     pipeline = ImagePipeline(settings, database, storage, inference, metrics)
     worker = Worker(settings, database, pipeline, inference, metrics)
     sweeper = OrphanSweeper(storage, database, settings.storage_orphan_grace_s, settings.storage_check_interval_s)
@@ -128,7 +143,7 @@ async def _start_services(
     sweeper.start()
     log.info(
         "gateway_started",
-        database=engine.url.render_as_string(hide_password=True),
+        database=database.engine.url.render_as_string(hide_password=True),
         storage=storage.description,
         storage_ready=storage.readiness() or "ok",
         inference_url=settings.inference_url,
@@ -137,7 +152,7 @@ async def _start_services(
     return services
 
 
-async def _start_inference(inference: InferenceClient, database: Database) -> None:
+async def _start_inference(inference: InferenceClient) -> None:
     """Find and probe the replicas; a token setting no model can serve stops the start, in one sentence."""
     try:
         await inference.start()
@@ -145,5 +160,4 @@ async def _start_inference(inference: InferenceClient, database: Database) -> No
         if isinstance(exc, CaptionTokensUnservableError):
             log.error("gateway_start_refused", reason=str(exc))  # noqa: TRY400 - the sentence is the point
         await inference.aclose()
-        database.dispose()
         raise

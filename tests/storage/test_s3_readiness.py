@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import time
 from pathlib import Path
 from typing import Any
@@ -11,11 +12,13 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from gateway.inference_pool import CaptionTokensUnservableError
 from tests.conftest import SettingsFactory
+from tests.in_process import running_gateway
 from tests.processes import free_port, gateway_process
 from tests.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server, running_s3_server, s3_settings_for
 from tests.storage.conftest import AppFactory, local_files
-from tests.support import FAKE_INFERENCE_URL, make_image_bytes, problem_of
+from tests.support import FAKE_INFERENCE_URL, FakeInference, make_image_bytes, problem_of
 
 
 async def assert_not_ready_saying(client: AsyncTestClient[Any], sentence: str) -> None:
@@ -126,3 +129,16 @@ def test_a_gateway_process_with_wrong_credentials_keeps_running_not_ready(s3_ser
         )
     finally:
         gateway.stop()
+
+
+async def test_a_refused_start_on_s3_leaves_no_client_or_task_open(
+    make_s3_settings: SettingsFactory, fake_inference: FakeInference
+) -> None:
+    fake_inference.max_new_tokens_limit = 30  # the start is refused after the bucket was reached
+    settings = make_s3_settings(caption_max_new_tokens=100)
+    with pytest.raises(BaseExceptionGroup) as raised:
+        async with running_gateway(settings, fake_inference):  # the lifespan in this test's own loop
+            pass
+    assert raised.group_contains(CaptionTokensUnservableError)
+    assert [task.get_name() for task in asyncio.all_tasks() if task.get_name() == "s3-readiness"] == []
+    gc.collect()  # an S3 client left open warns when collected, and warnings are errors here
