@@ -41,7 +41,11 @@ class ServiceProcess:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", self.module], cwd=REPO_ROOT, env=self.env, stdout=output, stderr=output
             )
-        self.wait_for(self.ready_path, timeout_s)
+        try:
+            self.wait_for(self.ready_path, timeout_s)
+        except BaseException:
+            self.stop()  # a start that failed leaves no process behind to fail a later test
+            raise
 
     def wait_for(self, path: str, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s

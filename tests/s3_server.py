@@ -72,9 +72,16 @@ class S3Server:
                    "--auth-key", f"{ACCESS_KEY_ID},{SECRET_ACCESS_KEY}", "--log-level", "ERROR",
                    *extra_args, str(self.root)]  # fmt: skip
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            self._wait_until_listening(self.process, timeout_s)
+        except BaseException:
+            self.stop()  # a start that failed leaves no process behind to fail a later test
+            raise
+
+    def _wait_until_listening(self, process: subprocess.Popen[bytes], timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, f"rclone serve s3 exited with {self.process.returncode}"
+            assert process.poll() is None, f"rclone serve s3 exited with {process.returncode}"
             try:
                 httpx.get(self.url, timeout=1)  # any answer (403 without a signature) means it listens
             except httpx.TransportError:

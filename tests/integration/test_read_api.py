@@ -203,7 +203,7 @@ async def test_delete_removes_the_row_and_every_file(client: AsyncTestClient[Any
 async def test_delete_while_a_worker_has_it_leaves_nothing_behind(
     client: AsyncTestClient[Any], fake_inference: FakeInference, settings: Any
 ) -> None:
-    fake_inference.delay_s = 0.5
+    fake_inference.delay_s = 2.0  # a processing window that polling cannot miss on a slow machine
     image_id = await upload(client)
     await wait_for_status(client, image_id, statuses=("processing",))
     assert (await client.delete(f"/api/images/{image_id}")).status_code == 204

@@ -189,7 +189,7 @@ async def test_a_delivery_held_by_a_gateway_that_died_mid_send_is_sent_by_anothe
         def dead_gateway_claims(session: Any) -> list[ClaimedDelivery]:  # then dies before sending
             outbox = WebhookOutbox(session)
             outbox.fan_out(urls)
-            return outbox.claim_due(urls, "dead-gateway", lease_s=0.5, limit=10)
+            return outbox.claim_due(urls, "dead-gateway", lease_s=2.0, limit=10)
 
         assert [delivery.event_id for delivery in database.run_sync(dead_gateway_claims)] == [event_id]
         assert await survivor.run_once() == 0  # the claim still holds

@@ -157,12 +157,14 @@ def test_migrate_resumes_after_being_killed(s3_server: S3Server, tmp_path: Path)
     command = [sys.executable, "-m", "gateway.storage", "migrate", "--concurrency", "1"]
     first = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while len(s3_server.files()) < 10:
-        assert first.poll() is None, "the first run ended before it could be interrupted"
-        assert time.monotonic() < deadline
-        time.sleep(0.01)
-    first.kill()
-    first.wait(10)
+    try:
+        while len(s3_server.files()) < 10:
+            assert first.poll() is None, "the first run ended before it could be interrupted"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+    finally:
+        first.kill()
+        first.wait(10)
     copied_before = len(s3_server.files())
     assert copied_before < len(files)
 

@@ -39,7 +39,7 @@ def blob_keys(image_id: str, extension: str = "jpg") -> set[str]:
 async def test_upload_is_processed_and_served_from_the_bucket_with_nothing_kept_on_local_disk(
     make_s3_settings: SettingsFactory, open_app: AppFactory, s3_server: S3Server
 ) -> None:
-    settings = make_s3_settings(storage_orphan_grace_s=0.3)
+    settings = make_s3_settings(storage_orphan_grace_s=2)  # longer than an upload between mark and commit
     data = make_image_bytes((900, 600))
     async with open_app(settings) as client:
         image_id = await upload(client, data, name="été à la plage.jpg")
@@ -124,7 +124,7 @@ async def test_delete_while_a_worker_has_the_image_leaves_no_object(
     make_s3_settings: SettingsFactory, open_app: AppFactory, s3_server: S3Server, fake_inference: FakeInference
 ) -> None:
     fake_inference.delay_s = 1.0  # the worker is captioning, thumbnails stored, when the image is deleted
-    async with open_app(make_s3_settings(storage_orphan_grace_s=0.5)) as client:
+    async with open_app(make_s3_settings(storage_orphan_grace_s=2)) as client:
         image_id = await upload(client, make_image_bytes())
         await wait_until(lambda: bool(fake_inference.caption_requests))
         assert blob_keys(image_id) <= s3_server.files()

@@ -84,7 +84,7 @@ async def test_a_vanished_address_is_dropped_once_its_request_is_done(
 ) -> None:
     client, resolver = discovered
     leaving = same_port_replicas[0]
-    leaving.delay_s = 1.5
+    leaving.delay_s = 4.0  # still answering after several resolve rounds, even on a slow machine
     task = asyncio.create_task(client.caption(b"x", "image/jpeg", "r"))
     await wait_until(lambda: leaving.in_flight == 1)
     resolver.addresses = [ADDRESSES[1]]
@@ -101,7 +101,7 @@ async def test_an_address_back_in_dns_before_it_left_stays_a_replica(
 ) -> None:
     client, resolver = discovered
     flapping = same_port_replicas[0]
-    flapping.delay_s = 1.0
+    flapping.delay_s = 4.0  # still answering after several resolve rounds, even on a slow machine
     task = asyncio.create_task(client.caption(b"x", "image/jpeg", "r"))
     await wait_until(lambda: flapping.in_flight == 1)
     resolver.addresses = [ADDRESSES[1]]
