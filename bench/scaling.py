@@ -23,8 +23,8 @@ from typing import Any
 
 from contracts.captions import CAPTIONS_PATH, READY_PATH
 from contracts.model_info import MODEL_INFO_PATH
-from gateway.inference_client import InferenceClient
-from gateway.inference_pool import Strategy
+from gateway.replicas.client import InferenceClient
+from gateway.replicas.pool import Strategy
 from gateway.settings import GatewaySettings
 
 CAPTION = {"caption": "a bench caption", "model": "fake", "tokens": 3,

@@ -29,10 +29,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from gateway.db import Database, build_engine, migrate
-from gateway.models import CaptionStatus, Image, ImageStatus, utc_now
-from gateway.repository import ImageRepository
-from gateway.results import CaptionResult, CpuStagesResult, FinalState
+from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.models import CaptionStatus, Image, ImageStatus, utc_now
+from gateway.persistence.repository import ImageRepository
+from gateway.persistence.transitions import CaptionResult, CpuStagesResult, FinalState
 from gateway.schemas import stats_of
 
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -20,7 +20,7 @@ os.environ.setdefault("VIPS_CONCURRENCY", "1")  # single thread, like one Pillow
 import pyvips
 from PIL import Image, ImageOps
 
-from gateway.imaging import decode, extract_metadata, make_thumbnails
+from gateway.imaging.images import decode, extract_metadata, make_thumbnails
 
 CORPUS_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "corpus"
 JPEGS = ("large_12mp_olympus_museum.jpg", "panorama_nokia_8_3_phone.jpg", "nature_wisteria_iphone6.jpg")

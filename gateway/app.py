@@ -17,21 +17,21 @@ from gateway.api.health import HealthController
 from gateway.api.images import ImagesController
 from gateway.api.stats import StatsController
 from gateway.api.thumbnails import ThumbnailsController
-from gateway.db import Database, build_engine, migrate
 from gateway.deps import GatewayServices
-from gateway.event_feed import EventFeed
-from gateway.inference_client import InferenceClient
-from gateway.inference_pool import CaptionTokensUnservableError
+from gateway.events.feed import EventFeed
+from gateway.events.webhooks.sender import WebhookSender
+from gateway.intake.uploads import UploadService
 from gateway.metrics import GatewayMetrics
-from gateway.pipeline import ImagePipeline
+from gateway.persistence.db import Database, build_engine, migrate
 from gateway.problems import EXCEPTION_HANDLERS
+from gateway.processing.pipeline import ImagePipeline
+from gateway.processing.worker import Worker
+from gateway.replicas.client import InferenceClient
+from gateway.replicas.pool import CaptionTokensUnservableError
 from gateway.settings import GatewaySettings
 from gateway.storage import BlobStore, build_blob_store
 from gateway.storage.sweeper import OrphanSweeper
-from gateway.uploads import UploadService
 from gateway.web.pages import template_config, web_routes
-from gateway.webhooks.sender import WebhookSender
-from gateway.worker import Worker
 from servicekit.apidocs import api_docs_plugins
 from servicekit.request_id import head_as_get, options_allow_all, request_id_middleware
 

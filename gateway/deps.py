@@ -11,17 +11,17 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 
-from gateway.db import Database
 from gateway.errors import AuthenticationRequiredError
-from gateway.event_feed import EventFeed
-from gateway.inference_client import InferenceClient
+from gateway.events.feed import EventFeed
+from gateway.events.webhooks.sender import WebhookSender
+from gateway.intake.uploads import UploadService
 from gateway.metrics import GatewayMetrics
+from gateway.persistence.db import Database
+from gateway.processing.worker import Worker
+from gateway.replicas.client import InferenceClient
 from gateway.settings import GatewaySettings
 from gateway.storage import BlobStore
 from gateway.storage.sweeper import OrphanSweeper
-from gateway.uploads import UploadService
-from gateway.webhooks.sender import WebhookSender
-from gateway.worker import Worker
 
 
 @dataclass

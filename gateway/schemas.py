@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from gateway.aggregates import (
+from gateway.persistence.aggregates import (
     CaptionCounts,
     ProcessingTimes,
     RejectionCounts,
@@ -14,7 +14,7 @@ from gateway.aggregates import (
     StatsSnapshot,
     StatusCounts,
 )
-from gateway.models import Image
+from gateway.persistence.models import Image
 
 
 def iso_utc(moment: datetime | None) -> str | None:

@@ -9,8 +9,8 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.captions import MAX_NEW_TOKENS_LIMIT
-from gateway.inference_discovery import parse_entries
-from gateway.webhooks.signing import decode_secret
+from gateway.events.webhooks.signing import decode_secret
+from gateway.replicas.discovery import parse_entries
 
 MIB = 1024 * 1024
 INFERENCE_URL_SCHEMES = ("http://", "https://", "dns+http://", "dns+https://")

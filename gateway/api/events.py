@@ -16,8 +16,8 @@ from litestar.response import ServerSentEvent, ServerSentEventMessage
 from gateway.api.openapi import BAD_QUERY, STORAGE_FAILED, problem_responses
 from gateway.deps import GatewayServices, provide_services
 from gateway.errors import InvalidQueryError
-from gateway.events import event_data, events_after, newest_event_id
-from gateway.models import Event
+from gateway.persistence.event_log import event_data, events_after, newest_event_id
+from gateway.persistence.models import Event
 
 BATCH = 500
 

@@ -10,7 +10,7 @@ from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.deps import GatewayServices, provide_services
-from gateway.repository import ImageRepository
+from gateway.persistence.repository import ImageRepository
 from gateway.schemas import InferenceHealth, ReadinessView, ReplicaHealth
 from servicekit.request_id import request_id_of
 

@@ -25,18 +25,18 @@ from gateway.api.openapi import (
     UploadOperation,
     problem_responses,
 )
-from gateway.db import Database
 from gateway.deps import GatewayServices, provide_services, require_api_key
 from gateway.errors import ImageNotFoundError, InvalidStateError
-from gateway.idempotency import (
+from gateway.intake.idempotency import (
     IDEMPOTENCY_HEADER,
     IdempotencyStore,
     IdempotentUploads,
     forget_image,
     idempotency_key_of,
 )
-from gateway.models import Image, ImageStatus
-from gateway.repository import ImageRepository
+from gateway.persistence.db import Database
+from gateway.persistence.models import Image, ImageStatus
+from gateway.persistence.repository import ImageRepository
 from gateway.schemas import ImageDetails, ImagePage, ImageSummary, details_of, summary_of
 from gateway.storage import CONTENT_TYPES, BlobNotFoundError, is_image_id
 from servicekit.request_id import request_id_of

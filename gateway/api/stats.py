@@ -7,7 +7,7 @@ from litestar.di import NamedDependency, Provide
 
 from gateway.api.openapi import STORAGE_FAILED, problem_responses
 from gateway.deps import GatewayServices, provide_services
-from gateway.repository import ImageRepository
+from gateway.persistence.repository import ImageRepository
 from gateway.schemas import StatsView, stats_of
 
 

@@ -22,7 +22,7 @@ from gateway.api.openapi import (
 )
 from gateway.deps import GatewayServices, provide_services
 from gateway.errors import ImageNotFoundError, ThumbnailNotAvailableError, ThumbnailNotReadyError
-from gateway.models import Image, ImageStatus
+from gateway.persistence.models import Image, ImageStatus
 from gateway.schemas import ThumbnailInfo, image_links
 from gateway.storage import BlobNotFoundError
 

@@ -14,9 +14,9 @@ from pathlib import Path
 import anyio
 import anyio.to_thread
 
+from gateway.persistence.threads import run_to_completion
 from gateway.storage.blobs import BlobInfo, BlobNotFoundError, BlobStream
 from gateway.storage.layout import ORIGINALS, THUMBNAILS, ThumbnailSize, image_keys, original_key, thumbnail_key
-from gateway.threads import run_to_completion
 
 CHUNK_BYTES = 1024 * 1024
 

@@ -14,9 +14,9 @@ from collections.abc import Sequence
 import structlog
 from sqlmodel import Session, col, select
 
-from gateway.db import Database
 from gateway.errors import StorageUnavailableError
-from gateway.models import Image
+from gateway.persistence.db import Database
+from gateway.persistence.models import Image
 from gateway.storage.blobs import BlobStore
 
 log = structlog.get_logger("gateway.storage")

@@ -23,9 +23,9 @@ from litestar.types import ControllerRouterHandler
 from gateway.api.images import ImageId, load_image
 from gateway.deps import GatewayServices, provide_services
 from gateway.errors import GatewayError, InvalidQueryError
-from gateway.events import newest_event_id
-from gateway.models import ImageStatus
-from gateway.repository import ImageRepository
+from gateway.persistence.event_log import newest_event_id
+from gateway.persistence.models import ImageStatus
+from gateway.persistence.repository import ImageRepository
 from gateway.schemas import ImageDetails, StatsView, details_of, stats_of
 from gateway.web.formatting import TEMPLATE_GLOBALS
 from servicekit.request_id import request_id_of

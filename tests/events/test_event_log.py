@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from sqlmodel import Session
 
-from gateway.aggregates import read_counters
-from gateway.db import Database, build_engine, migrate
-from gateway.event_feed import EventFeed
-from gateway.events import events_after, newest_event_id, prune_events
-from gateway.models import Image, utc_now
-from gateway.repository import ImageRepository
+from gateway.events.feed import EventFeed
+from gateway.persistence.aggregates import read_counters
+from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.event_log import events_after, newest_event_id, prune_events
+from gateway.persistence.models import Image, utc_now
+from gateway.persistence.repository import ImageRepository
 from gateway.settings import GatewaySettings
 from gateway.storage import new_image_id
 from tests.repository_backends import BACKENDS, database_url_for

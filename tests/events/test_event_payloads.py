@@ -9,7 +9,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from gateway.deps import GatewayServices
-from gateway.events import event_data, events_after
+from gateway.persistence.event_log import event_data, events_after
 from tests.conftest import wait_for_status
 from tests.integration.test_read_api import upload
 from tests.support import FakeInference, png_header_only

@@ -19,8 +19,8 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
-from gateway.db import Database, build_engine, migrate
-from gateway.models import RejectionCount
+from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.models import RejectionCount
 from tests.repository_backends import BACKENDS, database_url_for
 
 

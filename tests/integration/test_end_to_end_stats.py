@@ -11,7 +11,7 @@ from sqlmodel import col
 
 from gateway.app import create_app
 from gateway.deps import GatewayServices
-from gateway.models import Image, utc_now
+from gateway.persistence.models import Image, utc_now
 from tests.conftest import SettingsFactory, wait_for_status
 from tests.integration.test_read_api import upload
 from tests.support import FakeInference

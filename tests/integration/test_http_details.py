@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
-from gateway.uploads import display_filename
+from gateway.intake.uploads import display_filename
 from tests.conftest import wait_for_status
 from tests.support import make_image_bytes, problem_of
 

@@ -16,7 +16,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from gateway.app import create_app
-from gateway.inference_pool import CaptionTokensUnservableError
+from gateway.replicas.pool import CaptionTokensUnservableError
 from tests.conftest import SettingsFactory, wait_for_status
 from tests.fake_inference_server import FakeInferenceServer
 from tests.integration.test_read_api import upload

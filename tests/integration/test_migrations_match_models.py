@@ -11,8 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import gateway.models  # noqa: F401  (registers every table on SQLModel.metadata)
-from gateway.db import build_engine, migrate
+import gateway.persistence.models  # noqa: F401  (registers every table on SQLModel.metadata)
+from gateway.persistence.db import build_engine, migrate
 from tests.repository_backends import BACKENDS, database_url_for
 
 

@@ -13,11 +13,11 @@ import structlog
 from litestar.testing import AsyncTestClient
 from sqlmodel import Session
 
-from gateway.db import Database
 from gateway.deps import GatewayServices
 from gateway.errors import StorageUnavailableError
-from gateway.pipeline import ImagePipeline
-from gateway.repository import ImageRepository
+from gateway.persistence.db import Database
+from gateway.persistence.repository import ImageRepository
+from gateway.processing.pipeline import ImagePipeline
 from tests.conftest import wait_for_status
 from tests.integration.test_read_api import upload
 from tests.support import FakeInference

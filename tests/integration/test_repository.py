@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from gateway.aggregates import StatusCounts
-from gateway.db import Database, build_engine, migrate
 from gateway.errors import InvalidQueryError
-from gateway.models import CaptionStatus, Image, ImageStatus, RejectionReason, utc_now
-from gateway.repository import ImageRepository
-from gateway.results import CaptionResult, CpuStagesResult, FinalState
+from gateway.persistence.aggregates import StatusCounts
+from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.models import CaptionStatus, Image, ImageStatus, RejectionReason, utc_now
+from gateway.persistence.repository import ImageRepository
+from gateway.persistence.transitions import CaptionResult, CpuStagesResult, FinalState
 from gateway.storage import new_image_id
 from tests.repository_backends import BACKENDS, database_url_for
 

@@ -16,12 +16,12 @@ from alembic.config import Config
 from sqlalchemy import func, select, text
 from sqlmodel import Session, col
 
-from gateway.aggregates import read_counters
-from gateway.db import MIGRATIONS_DIR, Database, build_engine, migrate
-from gateway.ledger import RowState, contribution
-from gateway.models import CaptionStatus, Image, ImageStatus, utc_now
-from gateway.repository import ImageRepository
-from gateway.results import CaptionResult, CpuStagesResult, FinalState
+from gateway.persistence.aggregates import read_counters
+from gateway.persistence.db import MIGRATIONS_DIR, Database, build_engine, migrate
+from gateway.persistence.ledger import RowState, contribution
+from gateway.persistence.models import CaptionStatus, Image, ImageStatus, utc_now
+from gateway.persistence.repository import ImageRepository
+from gateway.persistence.transitions import CaptionResult, CpuStagesResult, FinalState
 from gateway.storage import new_image_id
 from tests.repository_backends import BACKENDS, database_url_for
 

@@ -13,12 +13,12 @@ import pytest
 from sqlalchemy import func, select
 from standardwebhooks.webhooks import Webhook
 
-from gateway.db import Database, build_engine, migrate
+from gateway.events.webhooks.outbox import ClaimedDelivery, WebhookOutbox
+from gateway.events.webhooks.sender import WebhookSender
 from gateway.metrics import GatewayMetrics
-from gateway.models import Event, WebhookDelivery
+from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.models import Event, WebhookDelivery
 from gateway.settings import GatewaySettings
-from gateway.webhooks.outbox import ClaimedDelivery, WebhookOutbox
-from gateway.webhooks.sender import WebhookSender
 from tests.repository_backends import BACKENDS, database_url_for
 from tests.unit.test_webhook_signing import SECRET
 from tests.webhook_receiver import WebhookReceiver
@@ -199,7 +199,7 @@ async def test_a_delivery_held_by_a_gateway_that_died_mid_send_is_sent_by_anothe
 
 
 def test_a_delivery_body_is_the_event_as_json(database: Database) -> None:
-    from gateway.webhooks.outbox import delivery_body
+    from gateway.events.webhooks.outbox import delivery_body
 
     (event_id,) = record_events(database, 1, kind="image.failed")
     event = database.run_sync(lambda session: session.get(Event, event_id), write=False)

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from gateway.deps import GatewayServices
-from gateway.models import Image, ImageStatus
+from gateway.persistence.models import Image, ImageStatus
 from gateway.settings import GatewaySettings
 from tests.in_process import running_gateway, services_of, upload
 from tests.support import FakeInference

@@ -19,9 +19,9 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from gateway.db import Database, build_engine, migrate
-from gateway.models import Image
-from gateway.repository import ImageRepository
+from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.models import Image
+from gateway.persistence.repository import ImageRepository
 from gateway.settings import GatewaySettings
 from gateway.storage import S3BlobStore, new_image_id
 from gateway.storage.sweeper import OrphanSweeper

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
-from gateway.inference_pool import CaptionTokensUnservableError
+from gateway.replicas.pool import CaptionTokensUnservableError
 from tests.conftest import SettingsFactory
 from tests.in_process import running_gateway
 from tests.processes import free_port, gateway_process

@@ -8,7 +8,7 @@ from collections import Counter
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.histogram import RATIO, bucket_bounds, bucket_of, estimate_percentile
+from gateway.persistence.histogram import RATIO, bucket_bounds, bucket_of, estimate_percentile
 
 FOUR_HOURS_MS = 4 * 3600 * 1000.0
 durations = st.lists(st.floats(min_value=1.0, max_value=FOUR_HOURS_MS), min_size=1, max_size=300)

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from gateway import imaging
 from gateway.errors import ImageDecodeError, ImageTooLargeError, UnreadableImageError, UnsupportedImageError
+from gateway.imaging import images as imaging
 from tests.support import make_image_bytes, png_header_only
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from gateway import imaging
 from gateway.errors import BadUploadError, GatewayError, UnsupportedImageError
+from gateway.imaging import images as imaging
 from tests.support import CORPUS_DIR, UPRIGHT_MAX_MEAN_DIFFERENCE, corpus_rows, difference_from_upright
 
 ROWS = corpus_rows()

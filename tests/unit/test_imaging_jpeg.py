@@ -15,10 +15,10 @@ import pytest
 import simplejpeg
 from PIL import Image, ImageChops, ImageStat
 
-from gateway import imaging
 from gateway.errors import ImageDecodeError
-from gateway.jpeg_decoder import IncompleteJpegError, decode_jpeg
-from gateway.jpeg_structure import (
+from gateway.imaging import images as imaging
+from gateway.imaging.jpeg_decoder import IncompleteJpegError, decode_jpeg
+from gateway.imaging.jpeg_structure import (
     missing_scans,
     with_adobe_transform_guessed,
     with_jfif_revision_1,

@@ -16,7 +16,7 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
-from gateway import imaging
+from gateway.imaging import images as imaging
 
 WIDTH, HEIGHT = 64, 48
 GREY, RGB, PALETTE, RGBA = 0, 2, 3, 6  # PNG colour types

@@ -12,7 +12,7 @@ import respx
 from contracts.captions import CAPTIONS_PATH
 from contracts.problem import MODEL_LOAD_FAILED_SLUG, PROBLEM_TYPE_PREFIX
 from gateway.errors import CaptionRejectedError, InferenceModelMissingError, InferenceUnavailableError
-from gateway.inference_client import InferenceClient, parse_retry_after
+from gateway.replicas.client import InferenceClient, parse_retry_after
 from gateway.settings import GatewaySettings
 from tests.support import FAKE_INFERENCE_URL, caption_body, problem_body
 

@@ -10,8 +10,8 @@ from contextlib import ExitStack
 import pytest
 from pydantic import ValidationError
 
-from gateway.inference_client import InferenceClient
-from gateway.inference_discovery import parse_entries, replica_url
+from gateway.replicas.client import InferenceClient
+from gateway.replicas.discovery import parse_entries, replica_url
 from gateway.settings import GatewaySettings
 from tests.fake_inference_server import FakeInferenceServer
 

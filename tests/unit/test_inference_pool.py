@@ -12,9 +12,9 @@ import pytest
 from prometheus_client import generate_latest
 
 from gateway.errors import InferenceModelMissingError, InferenceUnavailableError
-from gateway.inference_client import InferenceClient
-from gateway.inference_pool import CaptionTokensUnservableError, Strategy
 from gateway.metrics import GatewayMetrics
+from gateway.replicas.client import InferenceClient
+from gateway.replicas.pool import CaptionTokensUnservableError, Strategy
 from gateway.settings import GatewaySettings
 from tests.fake_inference_server import FakeInferenceServer
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gateway.db import normalize_database_url
+from gateway.persistence.db import normalize_database_url
 from gateway.settings import GatewaySettings
 
 

@@ -5,7 +5,7 @@ Revises: 0001
 Create Date: 2026-11-30
 
 Counters of existing images are computed once from the images table here; from then on every
-state change keeps them in step (``gateway.ledger``).
+state change keeps them in step (``gateway.persistence.ledger``).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def upgrade() -> None:
 
 
 def _count_existing_images() -> None:
-    """Seed the counters from rows written before this revision (same keys as gateway.ledger)."""
+    """Seed the counters from rows written before this revision (same keys as gateway.persistence.ledger)."""
     stages = ("decode", "metadata", "thumbnails", "caption")
     completed = "status = 'completed' AND processing_ms IS NOT NULL"  # constant SQL, no input
     selects = [
@@ -66,7 +66,7 @@ def _count_existing_images() -> None:
 
 
 def _seed_processing_histogram() -> None:
-    from gateway.histogram import bucket_of  # the same buckets as the running code
+    from gateway.persistence.histogram import bucket_of  # the same buckets as the running code
 
     rows = op.get_bind().execute(
         sa.text("SELECT processing_ms FROM images WHERE status = 'completed' AND processing_ms IS NOT NULL")

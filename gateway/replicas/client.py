@@ -4,7 +4,7 @@ httpx errors and HTTP statuses are translated once, here: transport errors, time
 and 5xx become ``InferenceUnavailableError`` (retried with jittered exponential backoff that
 honours ``Retry-After``); any other 4xx becomes ``CaptionRejectedError`` (never retried).
 A caption that fails on one replica is tried at once on every other ready one before any
-back-off sleep; the pool (``gateway.inference_pool``) decides which replica comes next.
+back-off sleep; the pool (``gateway.replicas.pool``) decides which replica comes next.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from gateway.errors import (
     InferenceUnavailableError,
     ReplicaModelMissingError,
 )
-from gateway.inference_discovery import Resolver, resolve_addresses
-from gateway.inference_pool import InferencePool, InferenceReadiness, ReplicaProbe, Strategy
 from gateway.metrics import GatewayMetrics
+from gateway.replicas.discovery import Resolver, resolve_addresses
+from gateway.replicas.pool import InferencePool, InferenceReadiness, ReplicaProbe, Strategy
 from gateway.settings import GatewaySettings
 
 REQUEST_ID_HEADER = "X-Request-ID"

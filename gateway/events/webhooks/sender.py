@@ -19,13 +19,13 @@ from datetime import timedelta
 import httpx
 import structlog
 
-from gateway.db import Database
 from gateway.errors import StorageUnavailableError
+from gateway.events.webhooks.outbox import ClaimedDelivery, WebhookOutbox
+from gateway.events.webhooks.signing import decode_secret, signed_headers
 from gateway.metrics import GatewayMetrics
-from gateway.models import utc_now
+from gateway.persistence.db import Database
+from gateway.persistence.models import utc_now
 from gateway.settings import GatewaySettings
-from gateway.webhooks.outbox import ClaimedDelivery, WebhookOutbox
-from gateway.webhooks.signing import decode_secret, signed_headers
 
 log = structlog.get_logger("gateway.webhooks")
 LEASE_PER_TIMEOUT = 3

@@ -20,9 +20,9 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
-from gateway.events import EventType, PendingEvent, write_events
-from gateway.histogram import bucket_of
-from gateway.models import STAGES, Image, ImageStatus, StatCounter, utc_now
+from gateway.persistence.event_log import EventType, PendingEvent, write_events
+from gateway.persistence.histogram import bucket_of
+from gateway.persistence.models import STAGES, Image, ImageStatus, StatCounter, utc_now
 
 POSTGRES_SHARDS = 16
 LEDGER_KEY = "gateway_ledger"

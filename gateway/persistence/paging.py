@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.errors import InvalidQueryError
-from gateway.models import Image
+from gateway.persistence.models import Image
 
 
 @dataclass(frozen=True)

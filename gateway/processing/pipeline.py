@@ -17,17 +17,17 @@ import structlog
 from sqlmodel import Session
 
 from contracts.captions import CaptionParams
-from gateway.db import Database
 from gateway.errors import ImageDecodeError, InferenceError
-from gateway.imaging import ImageMetadata, Thumbnail, decode, extract_metadata, make_thumbnails
-from gateway.inference_client import InferenceClient
+from gateway.imaging.images import ImageMetadata, Thumbnail, decode, extract_metadata, make_thumbnails
 from gateway.metrics import GatewayMetrics
-from gateway.models import CaptionStatus, Image, ImageStatus, utc_now
-from gateway.repository import ImageRepository
-from gateway.results import CaptionResult, CpuStagesResult, FinalState, ThumbnailDimensions
+from gateway.persistence.db import Database
+from gateway.persistence.models import CaptionStatus, Image, ImageStatus, utc_now
+from gateway.persistence.repository import ImageRepository
+from gateway.persistence.threads import run_to_completion
+from gateway.persistence.transitions import CaptionResult, CpuStagesResult, FinalState, ThumbnailDimensions
+from gateway.replicas.client import InferenceClient
 from gateway.settings import GatewaySettings
 from gateway.storage import BlobNotFoundError, BlobStore
-from gateway.threads import run_to_completion
 
 log = structlog.get_logger("gateway.pipeline")
 

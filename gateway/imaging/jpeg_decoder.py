@@ -46,7 +46,7 @@ import simplejpeg
 from numpy.typing import NDArray
 from PIL import Image
 
-from gateway.jpeg_structure import (
+from gateway.imaging.jpeg_structure import (
     missing_scans,
     stray_byte_positions,
     with_adobe_transform_guessed,

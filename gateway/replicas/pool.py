@@ -21,8 +21,9 @@ from collections.abc import Awaitable, Callable
 import structlog
 
 from gateway.errors import InferenceUnavailableError, ReplicaModelMissingError
-from gateway.inference_discovery import InferenceEntry, Resolver, parse_entries, replica_url, resolve_addresses
-from gateway.inference_replica import (
+from gateway.metrics import GatewayMetrics
+from gateway.replicas.discovery import InferenceEntry, Resolver, parse_entries, replica_url, resolve_addresses
+from gateway.replicas.replica import (
     InferenceReadiness,
     Probe,
     Replica,
@@ -32,7 +33,6 @@ from gateway.inference_replica import (
     ReplicaView,
     Strategy,
 )
-from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 
 log = structlog.get_logger("gateway.inference_pool")

@@ -22,7 +22,6 @@ from litestar.exceptions.http_exceptions import InternalServerException, Request
 from multipart import ParserError, ParserLimitReached, PushMultipartParser
 from sqlmodel import Session
 
-from gateway.db import Database
 from gateway.errors import (
     BadUploadError,
     ClientDisconnectedError,
@@ -31,13 +30,14 @@ from gateway.errors import (
     UploadTimeoutError,
     UploadTooLargeError,
 )
-from gateway.imaging import ensure_supported, read_header
+from gateway.imaging.images import ensure_supported, read_header
 from gateway.metrics import GatewayMetrics
-from gateway.models import Image, RejectionReason
-from gateway.repository import ImageRepository
+from gateway.persistence.db import Database
+from gateway.persistence.models import Image, RejectionReason
+from gateway.persistence.repository import ImageRepository
+from gateway.persistence.threads import run_to_completion
 from gateway.settings import GatewaySettings
 from gateway.storage import BlobStore, new_image_id
-from gateway.threads import run_to_completion
 from servicekit.sniffing import SNIFF_BYTES
 
 IMAGE_FIELD = "image"

@@ -103,7 +103,7 @@ class RejectionCount(SQLModel, table=True):
 
 
 class StatCounter(SQLModel, table=True):
-    """One shard of one stats counter (see ``gateway.ledger``); a stat is the sum over its shards."""
+    """One shard of one stats counter (see ``gateway.persistence.ledger``); a stat is the sum over its shards."""
 
     __tablename__ = "stat_counters"
 

@@ -3,7 +3,7 @@
 Ids come from an autoincrement key. On PostgreSQL concurrent transactions could commit ids
 out of order (id 11 visible before id 10), and a reader resuming "after 11" would miss 10.
 So every event-writing transaction takes one advisory transaction lock just before it inserts
-its events (the last statement before COMMIT, see ``gateway.ledger``): ids are handed out and
+its events (the last statement before COMMIT, see ``gateway.persistence.ledger``): ids are handed out and
 committed in order, and "after N" never skips a row that shows up later. The lock is held only
 for the insert and the commit. The same statement sends ``NOTIFY gateway_events``, delivered at
 commit, to wake readers on every gateway. SQLite has one writer at a time, so ids commit in order.
@@ -18,7 +18,7 @@ from enum import StrEnum
 from sqlalchemy import delete, func, insert, select, text
 from sqlmodel import Session, col
 
-from gateway.models import Event
+from gateway.persistence.models import Event
 from gateway.schemas import iso_utc
 
 NOTIFY_CHANNEL = "gateway_events"

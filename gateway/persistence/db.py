@@ -18,12 +18,12 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, create_engine
 
 from gateway.errors import StorageUnavailableError
-from gateway.threads import run_to_completion
+from gateway.persistence.threads import run_to_completion
 
 log = structlog.get_logger("gateway.db")
 T = TypeVar("T")
 BEGIN_IMMEDIATE = "begin_immediate"
-MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+MIGRATIONS_DIR = Path(__file__).parents[1] / "migrations"
 
 
 def normalize_database_url(url: str) -> str:

@@ -14,8 +14,8 @@ from typing import Any
 from PIL import ExifTags, Image, ImageFile, UnidentifiedImageError
 
 from gateway.errors import ImageDecodeError, ImageTooLargeError, UnreadableImageError, UnsupportedImageError
-from gateway.jpeg_decoder import decode_jpeg
-from gateway.png_pixels import sixteen_bit_grey_on_white, transparency_in_pixel_units
+from gateway.imaging.jpeg_decoder import decode_jpeg
+from gateway.imaging.png_pixels import sixteen_bit_grey_on_white, transparency_in_pixel_units
 from servicekit.sniffing import describe_unsupported, sniff_format
 
 WHITE = (255, 255, 255)

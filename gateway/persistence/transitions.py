@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from gateway.imaging import ImageMetadata
-from gateway.models import CaptionStatus, Image, ImageStatus
+from gateway.imaging.images import ImageMetadata
+from gateway.persistence.models import CaptionStatus, Image, ImageStatus
 
 
 @dataclass(frozen=True)

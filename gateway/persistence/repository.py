@@ -1,7 +1,7 @@
 """Queries and every state change of an image: paging, claims under a lease, typed results, stats.
 
 Each state change reads the row's counted state, changes it and tells the session's ledger
-(``gateway.ledger``), which updates the stats counters and appends the event in the same
+(``gateway.persistence.ledger``), which updates the stats counters and appends the event in the same
 transaction. Nothing else writes ``images.status`` or the columns the counters count.
 """
 
@@ -17,10 +17,10 @@ from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from gateway.aggregates import StatsSnapshot, read_counters, read_stats
-from gateway.events import EventType
-from gateway.ledger import RowState, ledger_of
-from gateway.models import (
+from gateway.persistence.aggregates import StatsSnapshot, read_counters, read_stats
+from gateway.persistence.event_log import EventType
+from gateway.persistence.ledger import RowState, ledger_of
+from gateway.persistence.models import (
     CaptionStatus,
     Image,
     ImageStatus,
@@ -28,8 +28,8 @@ from gateway.models import (
     RejectionReason,
     utc_now,
 )
-from gateway.paging import Page, decode_cursor, encode_cursor
-from gateway.results import (
+from gateway.persistence.paging import Page, decode_cursor, encode_cursor
+from gateway.persistence.transitions import (
     CpuStagesResult,
     FinalState,
     apply_cpu_stages,
@@ -246,7 +246,7 @@ class ImageRepository:
         self.session.flush()
 
     def _apply(self, image: Image, change: Callable[[Image], None]) -> None:
-        """The one place a locked row changes (``change`` is a typed ``apply_*`` of ``gateway.results``):
+        """The one place a locked row changes (``change`` is a typed ``apply_*`` of ``persistence.transitions``):
         its counters follow in the same transaction."""
         old = RowState.of(image)
         change(image)

@@ -1,6 +1,6 @@
 """The webhook outbox in the database: fan events out to one row per URL, claim due rows, settle them.
 
-Events are read in id order (their ids commit in order, see ``gateway.events``) and fanned out by
+Events are read in id order (their ids commit in order, see ``gateway.persistence.event_log``) and fanned out by
 a cursor per URL (``webhook_endpoints.last_event_id``) that moves in the same transaction as the
 rows it creates, so an event is handed to every URL exactly once, whichever gateway does it.
 Delivery rows are claimed like images (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, under a lease),
@@ -19,8 +19,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
-from gateway.events import event_data, events_after, newest_event_id
-from gateway.models import Event, WebhookDelivery, WebhookEndpoint, utc_now
+from gateway.persistence.event_log import event_data, events_after, newest_event_id
+from gateway.persistence.models import Event, WebhookDelivery, WebhookEndpoint, utc_now
 
 FAN_OUT_BATCH = 500
 RETURNED = (

@@ -14,10 +14,10 @@ from datetime import timedelta
 import psycopg
 import structlog
 
-from gateway.db import Database
 from gateway.errors import StorageUnavailableError
-from gateway.events import NOTIFY_CHANNEL, prune_events
-from gateway.models import utc_now
+from gateway.persistence.db import Database
+from gateway.persistence.event_log import NOTIFY_CHANNEL, prune_events
+from gateway.persistence.models import utc_now
 from gateway.settings import GatewaySettings
 
 log = structlog.get_logger("gateway.events")

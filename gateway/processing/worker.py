@@ -15,13 +15,13 @@ from functools import partial
 import structlog
 from sqlmodel import Session
 
-from gateway.db import Database
 from gateway.errors import StorageUnavailableError
-from gateway.inference_client import InferenceClient
 from gateway.metrics import GatewayMetrics
-from gateway.models import Image
-from gateway.pipeline import ImagePipeline
-from gateway.repository import ImageRepository
+from gateway.persistence.db import Database
+from gateway.persistence.models import Image
+from gateway.persistence.repository import ImageRepository
+from gateway.processing.pipeline import ImagePipeline
+from gateway.replicas.client import InferenceClient
 from gateway.settings import GatewaySettings
 
 log = structlog.get_logger("gateway.worker")

@@ -28,17 +28,17 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
-from gateway.db import Database
 from gateway.errors import (
     IdempotencyKeyInUseError,
     IdempotencyKeyMismatchError,
     InvalidIdempotencyKeyError,
     StorageUnavailableError,
 )
-from gateway.models import IdempotencyRecord, Image, utc_now
+from gateway.intake.uploads import SpooledPart, UploadService, receive_image_part, with_idle_timeout
+from gateway.persistence.db import Database
+from gateway.persistence.models import IdempotencyRecord, Image, utc_now
 from gateway.schemas import ImageSummary, summary_of
 from gateway.storage import new_image_id
-from gateway.uploads import SpooledPart, UploadService, receive_image_part, with_idle_timeout
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255

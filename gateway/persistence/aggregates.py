@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from gateway.histogram import estimate_percentile
-from gateway.models import CaptionStatus, Image, ImageStatus, RejectionCount, RejectionReason, StatCounter
+from gateway.persistence.histogram import estimate_percentile
+from gateway.persistence.models import CaptionStatus, Image, ImageStatus, RejectionCount, RejectionReason, StatCounter
 
 
 @dataclass(frozen=True)

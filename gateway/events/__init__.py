@@ -1,0 +1,1 @@
+"""What leaves the gateway when an image changes: the SSE feed's wake-ups and pruning, and webhooks."""

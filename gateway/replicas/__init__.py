@@ -1,0 +1,1 @@
+"""The inference replicas: the client (the one place with retries), the pool, each replica's state, discovery."""
