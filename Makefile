@@ -47,9 +47,10 @@ test: install db lint typecheck ## Lint, type-check, run every test, and hold ea
 test-fast: install ## Only the pytest suite
 	$(BIN)/python -m pytest
 
-lint: install ## ruff check + format check
+lint: install ## ruff check + format check + the import layers (import-linter contracts in pyproject.toml)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 format: install ## Apply ruff formatting and fixes
 	$(BIN)/ruff format .

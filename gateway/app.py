@@ -10,6 +10,7 @@ import anyio.to_thread
 import httpx
 import structlog
 from litestar import Litestar
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from gateway.api.events import EventsController
@@ -17,7 +18,8 @@ from gateway.api.health import HealthController
 from gateway.api.images import ImagesController
 from gateway.api.stats import StatsController
 from gateway.api.thumbnails import ThumbnailsController
-from gateway.deps import GatewayServices
+from gateway.catalog import ImageCatalog
+from gateway.deps import GatewayServices, provide_services
 from gateway.events.feed import EventFeed
 from gateway.events.webhooks.sender import WebhookSender
 from gateway.intake.uploads import UploadService
@@ -73,6 +75,7 @@ def create_app(
             EventsController,
             *web_routes(),
         ],
+        dependencies={"services": Provide(provide_services, sync_to_thread=False)},
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         logging_config=None,
@@ -136,6 +139,7 @@ async def _start_processing(
         sweeper=sweeper,
         started_monotonic=time.monotonic(),
         events=EventFeed(settings, database),
+        catalog=ImageCatalog(database),
     )
     await services.events.start()
     await worker.start()

@@ -11,6 +11,7 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.handlers.base import BaseRouteHandler
 
+from gateway.catalog import ImageCatalog
 from gateway.errors import AuthenticationRequiredError
 from gateway.events.feed import EventFeed
 from gateway.events.webhooks.sender import WebhookSender
@@ -39,6 +40,7 @@ class GatewayServices:
     sweeper: OrphanSweeper
     started_monotonic: float
     events: EventFeed
+    catalog: ImageCatalog
 
     @property
     def uptime_s(self) -> float:

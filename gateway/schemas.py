@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Literal
+from typing import Annotated, Literal
+
+from litestar.params import Parameter
 
 from gateway.persistence.aggregates import (
     CaptionCounts,
@@ -14,14 +15,12 @@ from gateway.persistence.aggregates import (
     StatsSnapshot,
     StatusCounts,
 )
-from gateway.persistence.models import Image
+from gateway.persistence.models import Image, iso_utc
 
-
-def iso_utc(moment: datetime | None) -> str | None:
-    """Server time as ISO 8601 UTC with ``Z``."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+# The pattern is documentation only: a malformed id is a 404 like an unknown one (API.md), not a 400.
+ImageId = Annotated[
+    str, Parameter(description="Image id (32 hex characters).", schema_extra={"pattern": "^[0-9a-f]{32}$"})
+]
 
 
 @dataclass(frozen=True)

@@ -2,18 +2,69 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from contracts.captions import MAX_NEW_TOKENS_LIMIT
-from gateway.events.webhooks.signing import decode_secret
-from gateway.replicas.discovery import parse_entries
 
 MIB = 1024 * 1024
 INFERENCE_URL_SCHEMES = ("http://", "https://", "dns+http://", "dns+https://")
+
+
+SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix of the format, not a secret)
+MIN_SECRET_BYTES = 16
+
+
+def decode_secret(secret: str) -> bytes:
+    """The HMAC key of a ``whsec_<base64>`` (or bare base64) secret; ValueError when it is not one."""
+    encoded = secret.removeprefix(SECRET_PREFIX).strip()
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("GATEWAY_WEBHOOK_SECRET must be base64, optionally prefixed with 'whsec_'") from exc
+    if len(key) < MIN_SECRET_BYTES:
+        raise ValueError(f"GATEWAY_WEBHOOK_SECRET must decode to at least {MIN_SECRET_BYTES} bytes")
+    return key
+
+
+DNS_PREFIX = "dns+"
+
+
+@dataclass(frozen=True)
+class InferenceEntry:
+    """One comma-separated entry: a base URL, or a name whose every address is a replica."""
+
+    raw: str
+    scheme: str
+    host: str
+    port: int
+    discover: bool
+
+    @property
+    def url(self) -> str:
+        return self.raw
+
+
+def parse_entries(urls: list[str]) -> list[InferenceEntry]:
+    """Parse entries; a ``dns+`` entry must name its port (there is no sensible default)."""
+    entries: list[InferenceEntry] = []
+    for raw in urls:
+        discover = raw.startswith(DNS_PREFIX)
+        parts = urlsplit(raw.removeprefix(DNS_PREFIX))
+        if not parts.hostname:
+            raise ValueError(f"The inference entry {raw!r} names no host.")
+        if discover and parts.port is None:
+            raise ValueError(f"The inference entry {raw!r} needs a port, as in dns+http://inference:3000.")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        entries.append(InferenceEntry(raw, parts.scheme, parts.hostname, port, discover))
+    return entries
 
 
 class GatewaySettings(BaseSettings):
@@ -85,6 +136,16 @@ class GatewaySettings(BaseSettings):
     def inference_urls(self) -> list[str]:
         """The entries of ``GATEWAY_INFERENCE_URL``: base URLs and ``dns+http://NAME:PORT`` names."""
         return [entry.strip().rstrip("/") for entry in self.inference_url.split(",") if entry.strip()]
+
+    @property
+    def inference_entries(self) -> list[InferenceEntry]:
+        """``inference_urls`` parsed (the validator has checked that they parse)."""
+        return parse_entries(self.inference_urls)
+
+    @property
+    def webhook_key(self) -> bytes:
+        """The HMAC key of ``GATEWAY_WEBHOOK_SECRET``; empty when none is set."""
+        return decode_secret(self.webhook_secret.get_secret_value()) if self.webhook_secret else b""
 
     # Blob storage (gateway/storage/): the data dir, or an S3-compatible bucket.
     storage_backend: Literal["local", "s3"] = "local"

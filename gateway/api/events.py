@@ -9,12 +9,12 @@ from functools import partial
 from typing import Annotated
 
 from litestar import Controller, get
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
 from gateway.api.openapi import BAD_QUERY, STORAGE_FAILED, problem_responses
-from gateway.deps import GatewayServices, provide_services
+from gateway.deps import GatewayServices
 from gateway.errors import InvalidQueryError
 from gateway.persistence.event_log import event_data, events_after, newest_event_id
 from gateway.persistence.models import Event
@@ -62,7 +62,6 @@ async def stream(services: GatewayServices, after: int, image_id: str | None) ->
 class EventsController(Controller):
     path = "/api/events"
     tags = ["events"]
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @get(
         "/",

@@ -5,12 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway.deps import GatewayServices, provide_services
-from gateway.persistence.repository import ImageRepository
+from gateway.deps import GatewayServices
 from gateway.schemas import InferenceHealth, ReadinessView, ReplicaHealth
 from servicekit.request_id import request_id_of
 
@@ -18,7 +17,6 @@ from servicekit.request_id import request_id_of
 class HealthController(Controller):
     path = "/"
     tags = ["health"]
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @get("/health/live", summary="The process is up")
     async def live(self) -> dict[str, str]:
@@ -62,6 +60,6 @@ class HealthController(Controller):
 
     @get("/metrics", summary="Prometheus metrics", media_type=CONTENT_TYPE_LATEST, include_in_schema=True)
     async def metrics(self, services: NamedDependency[GatewayServices]) -> Response[bytes]:
-        counts = await services.database.read(lambda session: ImageRepository(session).count_by_status())
+        counts = await services.catalog.count_by_status()
         services.metrics.set_images_by_status(counts)
         return Response(generate_latest(services.metrics.registry), media_type=CONTENT_TYPE_LATEST)

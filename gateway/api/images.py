@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.response import Stream
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
@@ -25,7 +25,7 @@ from gateway.api.openapi import (
     UploadOperation,
     problem_responses,
 )
-from gateway.deps import GatewayServices, provide_services, require_api_key
+from gateway.deps import GatewayServices, require_api_key
 from gateway.errors import ImageNotFoundError, InvalidStateError
 from gateway.intake.idempotency import (
     IDEMPOTENCY_HEADER,
@@ -34,27 +34,11 @@ from gateway.intake.idempotency import (
     forget_image,
     idempotency_key_of,
 )
-from gateway.persistence.db import Database
-from gateway.persistence.models import Image, ImageStatus
+from gateway.persistence.models import ImageStatus
 from gateway.persistence.repository import ImageRepository
-from gateway.schemas import ImageDetails, ImagePage, ImageSummary, details_of, summary_of
+from gateway.schemas import ImageDetails, ImageId, ImagePage, ImageSummary, details_of, summary_of
 from gateway.storage import CONTENT_TYPES, BlobNotFoundError, is_image_id
 from servicekit.request_id import request_id_of
-
-# The pattern is documentation only: a malformed id is a 404 like an unknown one (API.md), not a 400.
-ImageId = Annotated[
-    str, Parameter(description="Image id (32 hex characters).", schema_extra={"pattern": "^[0-9a-f]{32}$"})
-]
-
-
-async def load_image(database: Database, image_id: str) -> Image:
-    """The image row, or ``ImageNotFoundError`` for an unknown or malformed id."""
-    if not is_image_id(image_id):
-        raise ImageNotFoundError(f"'{image_id[:64]}' is not an image id.")
-    image = await database.read(lambda session: ImageRepository(session).get(image_id))
-    if image is None:
-        raise ImageNotFoundError(f"No image with id {image_id}.")
-    return image
 
 
 def content_disposition(filename: str) -> str:
@@ -65,7 +49,6 @@ def content_disposition(filename: str) -> str:
 class ImagesController(Controller):
     path = "/api/images"
     tags = ["images"]
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @post(
         "/",
@@ -124,7 +107,7 @@ class ImagesController(Controller):
         ] = None,
     ) -> ImagePage:
         cursor = cursor or None
-        page = await services.database.read(lambda session: ImageRepository(session).list_page(status, limit, cursor))
+        page = await services.catalog.page(status, limit, cursor)
         return ImagePage(items=[summary_of(image) for image in page.items], next_cursor=page.next_cursor)
 
     @get(
@@ -133,7 +116,7 @@ class ImagesController(Controller):
         responses=problem_responses({400: MALFORMED, 404: UNKNOWN_IMAGE, 503: STORAGE_FAILED}),
     )
     async def get_image(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> ImageDetails:
-        return details_of(await load_image(services.database, image_id))
+        return details_of(await services.catalog.load(image_id))
 
     @get(
         "/{image_id:str}/original",
@@ -144,7 +127,7 @@ class ImagesController(Controller):
         ),
     )
     async def get_original(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> Stream:
-        image = await load_image(services.database, image_id)
+        image = await services.catalog.load(image_id)
         try:
             blob = await services.storage.open_original(image.id, image.format)
         except BlobNotFoundError as exc:
@@ -188,11 +171,11 @@ class ImagesController(Controller):
         ),
     )
     async def retry_image(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> ImageSummary:
-        image = await load_image(services.database, image_id)
-        requeued = await services.database.write(lambda session: ImageRepository(session).requeue_failed(image_id))
+        image = await services.catalog.load(image_id)
+        requeued = await services.catalog.requeue_failed(image_id)
         if not requeued:
             raise InvalidStateError(f"Only a failed image can be retried; image {image_id} is {image.status}.")
         services.metrics.requeued.labels("retry").inc()
-        summary = summary_of(await load_image(services.database, image_id))
+        summary = summary_of(await services.catalog.load(image_id))
         services.worker.notify()
         return summary

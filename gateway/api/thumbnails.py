@@ -7,11 +7,10 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 
-from gateway.api.images import ImageId, load_image
 from gateway.api.openapi import (
     MALFORMED,
     STORAGE_FAILED,
@@ -20,10 +19,10 @@ from gateway.api.openapi import (
     ThumbnailOperation,
     problem_responses,
 )
-from gateway.deps import GatewayServices, provide_services
+from gateway.deps import GatewayServices
 from gateway.errors import ImageNotFoundError, ThumbnailNotAvailableError, ThumbnailNotReadyError
 from gateway.persistence.models import Image, ImageStatus
-from gateway.schemas import ThumbnailInfo, image_links
+from gateway.schemas import ImageId, ThumbnailInfo, image_links
 from gateway.storage import BlobNotFoundError
 
 NOT_READY_RETRY_AFTER_S = 2.0
@@ -49,7 +48,6 @@ def _etag(image: Image, size: str, as_json: bool) -> str:
 class ThumbnailsController(Controller):
     path = "/api/images/{image_id:str}/thumbnails"
     tags = ["thumbnails"]
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
 
     @get(
         "/{size:str}",
@@ -81,7 +79,7 @@ class ThumbnailsController(Controller):
     ) -> Response[Any]:
         if size not in THUMBNAIL_SIZES:
             raise ImageNotFoundError(f"There is no thumbnail size '{size[:32]}'; use small or medium.")
-        image = await load_image(services.database, image_id)
+        image = await services.catalog.load(image_id)
         dimensions = _dimensions(image, size)
         if dimensions is None:
             if image.status in (ImageStatus.PENDING, ImageStatus.PROCESSING):

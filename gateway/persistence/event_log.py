@@ -18,8 +18,7 @@ from enum import StrEnum
 from sqlalchemy import delete, func, insert, select, text
 from sqlmodel import Session, col
 
-from gateway.persistence.models import Event
-from gateway.schemas import iso_utc
+from gateway.persistence.models import Event, iso_utc
 
 NOTIFY_CHANNEL = "gateway_events"
 EVENTS_LOCK_KEY = 7291002

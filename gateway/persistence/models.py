@@ -176,3 +176,10 @@ class IdempotencyRecord(SQLModel, table=True):
 Index("ix_images_status_created_at", Image.status, Image.created_at, Image.id)  # type: ignore[arg-type]
 Index("ix_images_status_processing_ms", Image.status, Image.processing_ms)  # type: ignore[arg-type]
 Index("ix_images_status_end_to_end_ms", Image.status, Image.end_to_end_ms)  # type: ignore[arg-type]
+
+
+def iso_utc(moment: datetime | None) -> str | None:
+    """Server time as ISO 8601 UTC with ``Z``."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"

@@ -22,7 +22,7 @@ import structlog
 
 from gateway.errors import InferenceUnavailableError, ReplicaModelMissingError
 from gateway.metrics import GatewayMetrics
-from gateway.replicas.discovery import InferenceEntry, Resolver, parse_entries, replica_url, resolve_addresses
+from gateway.replicas.discovery import Resolver, replica_url, resolve_addresses
 from gateway.replicas.replica import (
     InferenceReadiness,
     Probe,
@@ -33,7 +33,7 @@ from gateway.replicas.replica import (
     ReplicaView,
     Strategy,
 )
-from gateway.settings import GatewaySettings
+from gateway.settings import GatewaySettings, InferenceEntry
 
 log = structlog.get_logger("gateway.inference_pool")
 MAX_EJECT_FOR_RETRY_AFTER_S = 60.0
@@ -67,7 +67,7 @@ class InferencePool:
         strategy: Strategy = Strategy.LEAST_IN_FLIGHT,
     ) -> None:
         self._settings = settings
-        self._entries = parse_entries(settings.inference_urls)
+        self._entries = settings.inference_entries
         self._probe = probe
         self._metrics = metrics
         self._resolver = resolver

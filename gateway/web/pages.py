@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, Router, get
 from litestar.datastructures import CacheControlHeader, ResponseHeader
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.response import Template
@@ -20,13 +20,11 @@ from litestar.static_files import create_static_files_router
 from litestar.template import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
-from gateway.api.images import ImageId, load_image
-from gateway.deps import GatewayServices, provide_services
+from gateway.deps import GatewayServices
 from gateway.errors import GatewayError, InvalidQueryError
 from gateway.persistence.event_log import newest_event_id
 from gateway.persistence.models import ImageStatus
-from gateway.persistence.repository import ImageRepository
-from gateway.schemas import ImageDetails, StatsView, details_of, stats_of
+from gateway.schemas import ImageDetails, ImageId, StatsView, details_of, stats_of
 from gateway.web.formatting import TEMPLATE_GLOBALS
 from servicekit.request_id import request_id_of
 
@@ -78,15 +76,13 @@ def render_error(_request: Request[Any, Any, Any], exc: GatewayError) -> Respons
 
 async def load_stats(services: GatewayServices) -> StatsView:
     """What ``GET /api/stats`` answers."""
-    aggregates = await services.database.read(lambda session: ImageRepository(session).stats())
+    aggregates = await services.catalog.stats()
     return stats_of(aggregates, services.uptime_s)
 
 
 async def load_page(services: GatewayServices, status: str | None, cursor: str | None) -> dict[str, Any]:
     wanted = parse_status(status)
-    page = await services.database.read(
-        lambda session: ImageRepository(session).list_page(wanted, PAGE_SIZE, cursor or None)
-    )
+    page = await services.catalog.page(wanted, PAGE_SIZE, cursor or None)
     cards: list[ImageDetails] = [details_of(image) for image in page.items]
     return {"cards": cards, "status": wanted.value if wanted else None, "next_cursor": page.next_cursor}
 
@@ -102,7 +98,6 @@ class GalleryController(Controller):
 
     path = "/"
     include_in_schema = False
-    dependencies = {"services": Provide(provide_services, sync_to_thread=False)}
     exception_handlers = {GatewayError: render_error}
     response_headers = [ResponseHeader(name="Content-Security-Policy", value=CONTENT_SECURITY_POLICY)]
 
@@ -123,7 +118,7 @@ class GalleryController(Controller):
     @get("/images/{image_id:str}")
     async def image_page(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> Template:
         events_after = await services.database.read(newest_event_id)
-        image = details_of(await load_image(services.database, image_id))
+        image = details_of(await services.catalog.load(image_id))
         context = {"image": image, "api_key_required": bool(services.settings.api_key), "events_after": events_after}
         return Template("image.html", context=context)
 
@@ -135,12 +130,12 @@ class GalleryController(Controller):
 
     @get("/ui/cards/{image_id:str}")
     async def card_fragment(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> Template:
-        card = details_of(await load_image(services.database, image_id))
+        card = details_of(await services.catalog.load(image_id))
         return Template("_card.html", context={"card": card})
 
     @get("/ui/details/{image_id:str}")
     async def details_fragment(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> Template:
-        image = details_of(await load_image(services.database, image_id))
+        image = details_of(await services.catalog.load(image_id))
         return Template("_details.html", context={"image": image})
 
     @get("/ui/stats")

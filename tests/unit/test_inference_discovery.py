@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.replicas.client import InferenceClient
-from gateway.replicas.discovery import parse_entries, replica_url
-from gateway.settings import GatewaySettings
+from gateway.replicas.discovery import replica_url
+from gateway.settings import GatewaySettings, parse_entries
 from tests.fake_inference_server import FakeInferenceServer
 
 ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")

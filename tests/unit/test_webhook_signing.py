@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from gateway.events.webhooks.sender import retry_delay_s
-from gateway.events.webhooks.signing import decode_secret, signed_headers
-from gateway.settings import GatewaySettings
+from gateway.events.webhooks.signing import signed_headers
+from gateway.settings import GatewaySettings, decode_secret
 
 SECRET = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 

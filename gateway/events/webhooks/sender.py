@@ -21,7 +21,7 @@ import structlog
 
 from gateway.errors import StorageUnavailableError
 from gateway.events.webhooks.outbox import ClaimedDelivery, WebhookOutbox
-from gateway.events.webhooks.signing import decode_secret, signed_headers
+from gateway.events.webhooks.signing import signed_headers
 from gateway.metrics import GatewayMetrics
 from gateway.persistence.db import Database
 from gateway.persistence.models import utc_now
@@ -51,7 +51,7 @@ class WebhookSender:
         self.database = database
         self.metrics = metrics
         self.urls = settings.webhook_urls
-        self._key = decode_secret(settings.webhook_secret.get_secret_value()) if settings.webhook_secret else b""
+        self._key = settings.webhook_key
         self._token = uuid.uuid4().hex
         self._lease_s = settings.webhook_timeout_s * LEASE_PER_TIMEOUT
         self._client = httpx.AsyncClient(transport=transport, timeout=settings.webhook_timeout_s)

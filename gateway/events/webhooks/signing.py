@@ -7,24 +7,8 @@ The secret is given as Standard Webhooks verifiers expect it: base64, optionally
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import hmac
-
-SECRET_PREFIX = "whsec_"  # noqa: S105 (the prefix of the format, not a secret)
-MIN_SECRET_BYTES = 16
-
-
-def decode_secret(secret: str) -> bytes:
-    """The HMAC key of a ``whsec_<base64>`` (or bare base64) secret; ValueError when it is not one."""
-    encoded = secret.removeprefix(SECRET_PREFIX).strip()
-    try:
-        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise ValueError("GATEWAY_WEBHOOK_SECRET must be base64, optionally prefixed with 'whsec_'") from exc
-    if len(key) < MIN_SECRET_BYTES:
-        raise ValueError(f"GATEWAY_WEBHOOK_SECRET must decode to at least {MIN_SECRET_BYTES} bytes")
-    return key
 
 
 def signature(key: bytes, message_id: str, timestamp_s: int, body: bytes) -> str:
