@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[gateway,inference,export,dev]'
 	@touch $@
 
-# `make run INFERENCE_MODEL=tiny-random` (or any setting of the README's table, given on the command
+# `make run INFERENCE_MODEL=tiny-random` (or any setting of the tables in docs/operations.md, given on the command
 # line or in the environment) reaches both services: make passes such variables to its recipes.
 
 run: install ## Install if needed and start both services (gateway :8000, inference :3000); Ctrl-C stops both
