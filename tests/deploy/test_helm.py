@@ -28,7 +28,7 @@ from tests.deploy.tools import app_routes, venv_tool
 from tests.optional import skip_or_fail_in_ci
 
 MB = 10**6
-# Peak RSS from `make bench-inference` (README, "Inference"): BLIP-large, batch 1 and batch 4.
+# Peak RSS from `make bench-inference` (docs/benchmarks.md, "Inference"): BLIP-large, batch 1 and batch 4.
 PEAK_RSS = {"fp32": (2355 * MB, 2822 * MB), "int8": (869 * MB, 1273 * MB)}
 CREDENTIALS = ("DATABASE_URL", "GATEWAY_S3_ACCESS_KEY_ID", "GATEWAY_S3_SECRET_ACCESS_KEY")
 

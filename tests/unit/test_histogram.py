@@ -1,4 +1,4 @@
-"""The stats histogram's percentile estimate stays within the README's stated 10 % of the true value."""
+"""The stats histogram's percentile estimate stays within the 10 % that docs/design.md states of the true value."""
 
 from __future__ import annotations
 
