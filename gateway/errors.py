@@ -32,18 +32,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from servicekit.errors import ServiceError
 
-class GatewayError(Exception):
+
+class GatewayError(ServiceError):
     """Base of every domain error; ``status`` and ``title`` feed the problem+json map."""
-
-    status: ClassVar[int] = 500
-    title: ClassVar[str] = "Internal error"
-    type_slug: ClassVar[str] = "internal-error"
-
-    def __init__(self, detail: str, *, retry_after_s: float | None = None) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.retry_after_s = retry_after_s
 
 
 class UploadRejectedError(GatewayError):

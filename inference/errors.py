@@ -14,25 +14,12 @@ InferenceServiceError
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import ClassVar
-
 from contracts.problem import MODEL_LOAD_FAILED_SLUG
+from servicekit.errors import ServiceError
 
 
-class InferenceServiceError(Exception):
-    status: ClassVar[int] = 500
-    title: ClassVar[str] = "Internal error"
-    type_slug: ClassVar[str] = "internal-error"
-
-    def __init__(
-        self, detail: str, *, retry_after_s: float | None = None, extensions: Mapping[str, str | int] | None = None
-    ) -> None:
-        super().__init__(detail)
-        self.detail = detail
-        self.retry_after_s = retry_after_s
-        self.extensions = dict(extensions or {})
-        """Extra members of the problem body (RFC 9457 extensions)."""
+class InferenceServiceError(ServiceError):
+    """Base of every domain error of the inference service."""
 
 
 class UnsupportedImageError(InferenceServiceError):

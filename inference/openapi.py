@@ -5,16 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import OpenAPIHeader, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, RequestBody
+from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, RequestBody
 from litestar.openapi.spec import Schema as OpenAPISchema
 
 from contracts.captions import ReadinessResponse
-from contracts.problem import PROBLEM_MEDIA_TYPE, Problem
+from servicekit.openapi import RETRY_AFTER, problem_responses
 
 IMAGE_BYTES = OpenAPISchema(type=OpenAPIType.STRING, format="binary")  # type: ignore[arg-type]
-RETRY_AFTER = OpenAPIHeader(
-    schema=OpenAPISchema(type=OpenAPIType.INTEGER), description="Seconds to wait before trying again."
-)
 CAPTION_PROBLEMS = {
     400: "An empty body, a prompt over 500 characters, or a bad max_new_tokens.",
     413: "The body is over INFERENCE_MAX_BODY_BYTES or the image has too many pixels.",
@@ -33,12 +30,7 @@ NOT_READY = {
 
 
 def caption_problems() -> dict[int, ResponseSpec]:
-    return {
-        status: ResponseSpec(
-            data_container=Problem, description=text, media_type=PROBLEM_MEDIA_TYPE, generate_examples=False
-        )
-        for status, text in CAPTION_PROBLEMS.items()
-    }
+    return problem_responses(CAPTION_PROBLEMS)
 
 
 @dataclass

@@ -12,7 +12,7 @@ from litestar.types import ExceptionHandlersMap
 from contracts.captions import CAPTIONS_PATH
 from inference.errors import InferenceServiceError
 from servicekit.problems import handle_http_exception as render_http_exception
-from servicekit.problems import handle_unexpected, problem_response
+from servicekit.problems import handle_unexpected, problem_of
 
 log = structlog.get_logger("inference.problems")
 
@@ -26,7 +26,7 @@ def _count(request: Request[Any, Any, Any], status: int) -> None:
 def handle_service_error(request: Request[Any, Any, Any], exc: InferenceServiceError) -> Response[dict[str, Any]]:
     _count(request, exc.status)
     log.warning("request_failed", path=request.url.path, status=exc.status, error=exc.detail)
-    return problem_response(exc.status, exc.title, exc.detail, exc.type_slug, exc.retry_after_s, None, **exc.extensions)
+    return problem_of(request, exc)
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:

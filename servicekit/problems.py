@@ -1,9 +1,12 @@
 """RFC 9457 problem+json responses, rendered the same way by both services.
 
-Each service keeps its own domain errors and its one exception map; ``handle_http_exception`` and
-``handle_unexpected`` are Litestar exception handlers both maps use. Litestar's ProblemDetailsPlugin
-was not taken: it wants every domain error turned into a ``ProblemDetailsException`` first, which
-is longer than these three functions and sets no ``Retry-After``.
+Each service keeps its own domain errors (``servicekit.errors.ServiceError`` subclasses) and its one
+exception map; ``problem_of``, ``handle_http_exception`` and ``handle_unexpected`` are what both
+maps use. Litestar's ``ProblemDetailsException`` renders every body (``problem_response``). Its
+``ProblemDetailsPlugin`` is not used as the map: its converters see the exception but not the
+request (the inference service counts its caption answers by path, both services log), and its
+``HTTPException`` conversion drops the list of validation errors and the HEAD in ``Allow`` that
+``handle_http_exception`` adds.
 """
 
 from __future__ import annotations
@@ -15,13 +18,16 @@ from typing import Any
 import structlog
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.plugins.problem_details import ProblemDetailsException
 
-from contracts.problem import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX, Problem
+from contracts.problem import PROBLEM_TYPE_PREFIX, Problem
+from servicekit.errors import ServiceError
 
 log = structlog.get_logger("servicekit.problems")
 
 
 def problem_response(
+    request: Request[Any, Any, Any],
     status: int,
     title: str,
     detail: str,
@@ -35,8 +41,23 @@ def problem_response(
     headers = dict(headers or {})
     if retry_after_s is not None:
         headers["Retry-After"] = str(max(1, math.ceil(retry_after_s)))
-    return Response(
-        problem.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    members = problem.model_dump(exclude_none=True, exclude={"type", "title", "status", "detail"})
+    return ProblemDetailsException(
+        type_=problem.type, title=title, status_code=status, detail=detail, headers=headers, extra=members
+    ).to_response(request)
+
+
+def problem_of(
+    request: Request[Any, Any, Any],
+    exc: ServiceError,
+    *,
+    retry_after_s: float | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[dict[str, Any]]:
+    """The answer to a domain error: its status, title, sentence, type, extensions and Retry-After."""
+    retry_after_s = exc.retry_after_s if exc.retry_after_s is not None else retry_after_s
+    return problem_response(
+        request, exc.status, exc.title, exc.detail, exc.type_slug, retry_after_s, headers, **exc.extensions
     )
 
 
@@ -58,7 +79,9 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
     if "Allow" in headers:
         headers["Allow"] = _allow_with_head(headers["Allow"])
         detail = f"{request.method} is not allowed here; allowed: {headers['Allow']}."
-    return problem_response(status, title, detail, slug, float(retry_after) if retry_after else None, headers, **extra)
+    return problem_response(
+        request, status, title, detail, slug, float(retry_after) if retry_after else None, headers, **extra
+    )
 
 
 def _allow_with_head(allow: str) -> str:
@@ -69,10 +92,12 @@ def _allow_with_head(allow: str) -> str:
     return ", ".join(sorted(methods))
 
 
-def handle_unexpected(_request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     """A 500 that names no internals; the exception and its traceback go to the log."""
     log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
-    return problem_response(500, "Internal error", "An unexpected error occurred; it has been logged.", "internal")
+    return problem_response(
+        request, 500, "Internal error", "An unexpected error occurred; it has been logged.", "internal"
+    )
 
 
 def _validation_sentence(errors: Any) -> str | None:

@@ -13,11 +13,12 @@ from litestar.di import NamedDependency
 from litestar.params import HeaderParameter, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
-from gateway.api.openapi import BAD_QUERY, STORAGE_FAILED, problem_responses
+from gateway.api.openapi import BAD_QUERY, STORAGE_FAILED
 from gateway.deps import GatewayServices
 from gateway.errors import InvalidQueryError
 from gateway.persistence.event_log import event_data, events_after, newest_event_id
 from gateway.persistence.models import Event
+from servicekit.openapi import problem_responses
 
 BATCH = 500
 

@@ -23,7 +23,6 @@ from gateway.api.openapi import (
     UNKNOWN_IMAGE,
     OriginalOperation,
     UploadOperation,
-    problem_responses,
 )
 from gateway.deps import GatewayServices, require_api_key
 from gateway.errors import ImageNotFoundError, InvalidStateError
@@ -38,6 +37,7 @@ from gateway.persistence.models import ImageStatus
 from gateway.persistence.repository import ImageRepository
 from gateway.schemas import ImageDetails, ImageId, ImagePage, ImageSummary, details_of, summary_of
 from gateway.storage import CONTENT_TYPES, BlobNotFoundError, is_image_id
+from servicekit.openapi import problem_responses
 from servicekit.request_id import request_id_of
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from litestar.datastructures import ResponseHeader
 from litestar.enums import ParamType
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import (
     OpenAPIHeader,
     OpenAPIMediaType,
@@ -24,7 +23,7 @@ from litestar.openapi.spec import (
     Schema,
 )
 
-from contracts.problem import PROBLEM_MEDIA_TYPE, Problem
+from servicekit.openapi import RETRY_AFTER
 
 BINARY = Schema(type=OpenAPIType.STRING, format="binary")  # type: ignore[arg-type]
 UPLOAD_SCHEMA = Schema(
@@ -66,7 +65,6 @@ IDEMPOTENCY_KEY_PARAMETER = Parameter(
     "bytes answers the first 202 again without a new image; other bytes are 422; in flight 409. Kept 24 h.",
     schema=Schema(type=OpenAPIType.STRING, pattern=r"^[\x21\x23-\x7e]{1,255}$"),
 )
-RETRY_AFTER = OpenAPIHeader(schema=Schema(type=OpenAPIType.INTEGER), description="Seconds to wait before asking again.")
 
 # What each status means, endpoint by endpoint (API.md).
 STORAGE_FAILED = "The database or the disk failed; nothing half-written stays behind."
@@ -92,16 +90,6 @@ THUMBNAIL_HEADERS = [
         documentation_only=True,
     ),
 ]
-
-
-def problem_responses(descriptions: dict[int, str]) -> dict[int, ResponseSpec]:
-    """``responses=`` entries whose body is an RFC 9457 problem."""
-    return {
-        status: ResponseSpec(
-            data_container=Problem, description=text, media_type=PROBLEM_MEDIA_TYPE, generate_examples=False
-        )
-        for status, text in descriptions.items()
-    }
 
 
 @dataclass

@@ -5,9 +5,10 @@ from __future__ import annotations
 from litestar import Controller, get
 from litestar.di import NamedDependency
 
-from gateway.api.openapi import STORAGE_FAILED, problem_responses
+from gateway.api.openapi import STORAGE_FAILED
 from gateway.deps import GatewayServices
 from gateway.schemas import StatsView, stats_of
+from servicekit.openapi import problem_responses
 
 
 class StatsController(Controller):

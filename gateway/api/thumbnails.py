@@ -17,13 +17,13 @@ from gateway.api.openapi import (
     THUMBNAIL_HEADERS,
     UNKNOWN_IMAGE,
     ThumbnailOperation,
-    problem_responses,
 )
 from gateway.deps import GatewayServices
 from gateway.errors import ImageNotFoundError, ThumbnailNotAvailableError, ThumbnailNotReadyError
 from gateway.persistence.models import Image, ImageStatus
 from gateway.schemas import ImageId, ThumbnailInfo, image_links
 from gateway.storage import BlobNotFoundError
+from servicekit.openapi import problem_responses
 
 NOT_READY_RETRY_AFTER_S = 2.0
 THUMBNAIL_SIZES = ["small", "medium"]
