@@ -11,7 +11,7 @@ from litestar import Litestar
 from gateway.app import create_app
 from gateway.deps import GatewayServices
 from gateway.settings import GatewaySettings
-from tests.support import FakeInference, make_image_bytes
+from tests.support import FakeInference, upload
 
 
 @asynccontextmanager
@@ -26,10 +26,8 @@ def services_of(app: Litestar) -> GatewayServices:
     return services
 
 
-async def upload(app: Litestar) -> str:
+async def upload_to(app: Litestar) -> str:
+    """Upload one generated photo to an app whose lifespan the test runs itself."""
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://gateway.test") as client:
-        response = await client.post("/api/images", files={"image": ("photo.jpg", make_image_bytes(), "image/jpeg")})
-    assert response.status_code == 202, response.text
-    image_id: str = response.json()["id"]
-    return image_id
+        return await upload(client)

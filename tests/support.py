@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import inspect
 import io
 import itertools
 import json
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import respx
@@ -152,3 +155,43 @@ def difference_from_upright(thumbnail_jpeg: bytes, original: Path) -> float:
     reference.thumbnail(thumbnail.size)
     reference = reference.resize(thumbnail.size)
     return float(sum(ImageStat.Stat(ImageChops.difference(thumbnail, reference)).mean) / 3)
+
+
+async def eventually(
+    condition: Callable[[], bool | Awaitable[bool]], timeout_s: float = 10.0, what: str = "the condition"
+) -> None:
+    """Poll ``condition`` (plain or async) until it holds; fail saying ``what`` did not happen in time."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = condition()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout_s:g} s"
+        await asyncio.sleep(0.02)
+
+
+def eventually_blocking(condition: Callable[[], bool], timeout_s: float = 10.0, what: str = "the condition") -> None:
+    """``eventually`` for tests that drive real processes from plain (not async) code."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not happen within {timeout_s:g} s"
+        time.sleep(0.05)
+
+
+class PostsFiles(Protocol):
+    """What uploads need of a client: Litestar's AsyncTestClient and httpx.AsyncClient both fit."""
+
+    async def post(self, url: str, *, files: Any = ..., headers: Any = ...) -> httpx.Response: ...
+
+
+async def upload(
+    client: PostsFiles, data: bytes | None = None, name: str = "photo.jpg", headers: dict[str, str] | None = None
+) -> str:
+    """POST one JPEG (a small generated photo unless ``data``) and return the accepted image's id."""
+    files = {"image": (name, make_image_bytes() if data is None else data, "image/jpeg")}
+    response = await client.post("/api/images", files=files, headers=headers or {})
+    assert response.status_code == 202, response.text
+    image_id: str = response.json()["id"]
+    return image_id

@@ -19,6 +19,7 @@ from gateway.persistence.db import Database
 from gateway.persistence.event_log import NOTIFY_CHANNEL, prune_events
 from gateway.persistence.models import utc_now
 from gateway.settings import GatewaySettings
+from servicekit.background import BackgroundLoops
 
 log = structlog.get_logger("gateway.events")
 LISTEN_RETRY_S = 5.0
@@ -31,18 +32,15 @@ class EventFeed:
         self.settings = settings
         self.database = database
         self._woken = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops = BackgroundLoops("gateway.events")
 
     async def start(self) -> None:
-        self._tasks.append(asyncio.create_task(self._prune_loop(), name="gateway-events-pruner"))
+        self._loops.start("gateway-events-pruner", self._prune_loop)
         if self.database.engine.dialect.name == "postgresql":
-            self._tasks.append(asyncio.create_task(self._listen_loop(), name="gateway-events-listener"))
+            self._loops.start("gateway-events-listener", self._listen_loop)
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self._loops.stop()
 
     def next_wakeup(self) -> asyncio.Event:
         """What the next ``wake`` sets: take it before reading events, wait on it after.

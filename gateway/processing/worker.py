@@ -23,6 +23,7 @@ from gateway.persistence.repository import ImageRepository
 from gateway.processing.pipeline import ImagePipeline
 from gateway.replicas.client import InferenceClient
 from gateway.settings import GatewaySettings
+from servicekit.background import BackgroundLoops
 
 log = structlog.get_logger("gateway.worker")
 
@@ -44,11 +45,16 @@ class Worker:
         self.inference = inference
         self.metrics = metrics
         self._wakeup = asyncio.Event()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops = BackgroundLoops("gateway.worker")
         self._stopping = False
         # Tokens of claims this process may hold: added before a claim is made (so a stop that
         # lands while the claim commits still gives it back), removed once the image is saved.
         self._held_tokens: set[str] = set()
+
+    @property
+    def loop_names(self) -> list[str]:
+        """The claim and re-queue loops running now (none with ``GATEWAY_WORKERS=0`` or after ``stop``)."""
+        return self._loops.names
 
     def notify(self) -> None:
         """Wake idle loops: new work may be pending."""
@@ -59,17 +65,14 @@ class Worker:
             log.warning("processing_paused", reason="GATEWAY_WORKERS=0: uploads are accepted but not processed")
             return
         for number in range(self.settings.workers):
-            self._tasks.append(asyncio.create_task(self._claim_loop(), name=f"gateway-worker-{number}"))
-        self._tasks.append(asyncio.create_task(self._requeue_loop(), name="gateway-requeue-watcher"))
+            self._loops.start(f"gateway-worker-{number}", self._claim_loop)
+        self._loops.start("gateway-requeue-watcher", self._requeue_loop)
         log.info("workers_started", workers=self.settings.workers)
 
     async def stop(self) -> None:
         """End every loop, then give back the claims of images still in flight."""
         self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self._loops.stop()
         tokens = sorted(self._held_tokens)
         if not tokens:
             return

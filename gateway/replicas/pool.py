@@ -17,6 +17,7 @@ import contextlib
 import random
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 
 import structlog
 
@@ -34,6 +35,7 @@ from gateway.replicas.replica import (
     Strategy,
 )
 from gateway.settings import GatewaySettings, InferenceEntry
+from servicekit.background import BackgroundLoops
 
 log = structlog.get_logger("gateway.inference_pool")
 MAX_EJECT_FOR_RETRY_AFTER_S = 60.0
@@ -75,7 +77,7 @@ class InferencePool:
         self._random = random.Random()  # noqa: S311 - spreads ties among replicas; no secret involved
         self._cursor = 0
         self._replicas: dict[str, Replica] = {}
-        self._tasks: list[asyncio.Task[None]] = []
+        self._loops = BackgroundLoops("gateway.inference_pool")
         for entry in self._entries:
             if not entry.discover and entry.url not in self._replicas:
                 self._add(Replica(entry.url))
@@ -91,17 +93,16 @@ class InferencePool:
         self._refuse_unservable_tokens()
         readiness = self.readiness()
         log.info("inference_pool_started", replicas=self.urls, ready=readiness.ready, detail=readiness.detail)
-        self._tasks.append(asyncio.create_task(self._every(self._settings.inference_probe_interval_s, self.refresh)))
+        self._loops.start(
+            "inference-probe", partial(self._every, self._settings.inference_probe_interval_s, self.refresh)
+        )
         if any(entry.discover for entry in self._entries):
-            self._tasks.append(
-                asyncio.create_task(self._every(self._settings.inference_resolve_interval_s, self.resolve))
+            self._loops.start(
+                "inference-discovery", partial(self._every, self._settings.inference_resolve_interval_s, self.resolve)
             )
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
+        await self._loops.stop()
 
     def acquire(self, tried: set[str]) -> ReplicaLease | None:
         """A lease on the next replica for a request not yet tried on ``tried``; ``None`` when none is left.
@@ -282,7 +283,4 @@ class InferencePool:
     async def _every(interval_s: float, job: Callable[[], Awaitable[None]]) -> None:
         while True:
             await asyncio.sleep(interval_s)
-            try:
-                await job()
-            except Exception:  # a bug must not end the loop: log it and keep going
-                log.exception("inference_pool_job_crashed", job=job.__name__)
+            await job()

@@ -41,6 +41,7 @@ from gateway.storage.s3_errors import (
     error_code,
     is_missing,
 )
+from servicekit.background import BackgroundLoops
 
 if TYPE_CHECKING:
     from types_aiobotocore_s3 import S3Client
@@ -73,7 +74,7 @@ class S3BlobStore:
         self._problem: str | None = "The object store has not been reached yet."
         self._client: S3Client | None = None
         self._stack = AsyncExitStack()
-        self._checker: asyncio.Task[None] | None = None
+        self._loops = BackgroundLoops("gateway.storage")
 
     @property
     def description(self) -> str:
@@ -92,8 +93,8 @@ class S3BlobStore:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(STARTUP_CHECK_S):
                 await self.check()
-        if self._checker is None:
-            self._checker = asyncio.create_task(self._keep_checking(), name="s3-readiness")
+        if not self._loops.names:
+            self._loops.start("s3-readiness", self._keep_checking)
 
     def _prepare_spools(self) -> None:
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
@@ -105,9 +106,7 @@ class S3BlobStore:
         self._client = await self._stack.enter_async_context(create_client(self._settings, self.target.endpoint_url))
 
     async def aclose(self) -> None:
-        if self._checker is not None:
-            self._checker.cancel()
-            await asyncio.gather(self._checker, return_exceptions=True)
+        await self._loops.stop()
         await self._stack.aclose()
 
     def readiness(self) -> str | None:
@@ -140,10 +139,7 @@ class S3BlobStore:
     async def _keep_checking(self) -> None:
         while True:
             await asyncio.sleep(self._check_interval_s if self._problem is None else self._retry_s)
-            try:
-                await self.check()
-            except Exception:  # the checker must outlive a bug; it is logged
-                log.exception("storage_check_crashed")
+            await self.check()
 
     @property
     def client(self) -> S3Client:

@@ -18,6 +18,7 @@ from gateway.errors import StorageUnavailableError
 from gateway.persistence.db import Database
 from gateway.persistence.models import Image
 from gateway.storage.blobs import BlobStore
+from servicekit.background import BackgroundLoops
 
 log = structlog.get_logger("gateway.storage")
 QUERY_BATCH = 500
@@ -39,16 +40,13 @@ class OrphanSweeper:
         self.database = database
         self.grace_s = grace_s
         self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
+        self._loops = BackgroundLoops("gateway.storage")
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._loop(), name="orphan-sweeper")
+        self._loops.start("orphan-sweeper", self._loop)
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        await self._loops.stop()
 
     async def sweep_once(self) -> list[str]:
         """One pass; returns the ids whose blobs were removed."""
@@ -73,5 +71,3 @@ class OrphanSweeper:
                 await self.sweep_once()
             except StorageUnavailableError as exc:
                 log.warning("orphan_sweep_failed", error=exc.detail)
-            except Exception:  # the sweeper must outlive a bug; it is logged
-                log.exception("orphan_sweep_crashed")

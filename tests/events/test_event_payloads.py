@@ -11,8 +11,7 @@ from litestar.testing import AsyncTestClient
 from gateway.deps import GatewayServices
 from gateway.persistence.event_log import event_data, events_after
 from tests.conftest import wait_for_status
-from tests.integration.test_read_api import upload
-from tests.support import FakeInference, png_header_only
+from tests.support import FakeInference, png_header_only, upload
 
 
 async def events_of(client: AsyncTestClient[Any], image_id: str) -> list[tuple[str, dict[str, str | None]]]:

@@ -13,8 +13,7 @@ from gateway.app import create_app
 from gateway.deps import GatewayServices
 from gateway.persistence.models import Image, utc_now
 from tests.conftest import SettingsFactory, wait_for_status
-from tests.integration.test_read_api import upload
-from tests.support import FakeInference
+from tests.support import FakeInference, upload
 
 QUEUED_FOR = timedelta(minutes=2)
 

@@ -12,16 +12,9 @@ from litestar.testing import AsyncTestClient
 from gateway.web.formatting import show_bytes, show_ms, show_rate
 from gateway.web.pages import PAGE_SIZE
 from tests.conftest import wait_for_status
-from tests.support import make_image_bytes, png_header_only
+from tests.support import png_header_only, upload
 
 CARD_IDS = re.compile(r'data-image-id="([0-9a-f]{32})"')
-
-
-async def upload(client: AsyncTestClient[Any], data: bytes | None = None, name: str = "photo.jpg") -> str:
-    response = await client.post("/api/images", files={"image": (name, data or make_image_bytes(), "image/jpeg")})
-    assert response.status_code == 202, response.text
-    image_id: str = response.json()["id"]
-    return image_id
 
 
 def next_link(html: str) -> str | None:

@@ -10,18 +10,11 @@ from litestar.testing import AsyncTestClient
 
 from gateway.intake.uploads import display_filename
 from tests.conftest import wait_for_status
-from tests.support import make_image_bytes, problem_of
+from tests.support import make_image_bytes, problem_of, upload
 
 CJK_NAME = "写真" * 750 + ".jpg"  # 1,500 CJK characters, 4,500 bytes of UTF-8
 HEADERS_THAT_MUST_MATCH = ("content-type", "content-length", "etag", "x-caption", "cache-control", "vary",
                            "content-disposition", "last-modified", "location")  # fmt: skip
-
-
-async def upload(client: AsyncTestClient[Any], filename: str = "cat.jpg") -> str:
-    response = await client.post("/api/images", files={"image": (filename, make_image_bytes(), "image/jpeg")})
-    assert response.status_code == 202, response.text
-    image_id: str = response.json()["id"]
-    return image_id
 
 
 async def test_head_answers_like_get_without_a_body_for_every_read(client: AsyncTestClient[Any]) -> None:
@@ -68,7 +61,7 @@ async def test_405_names_the_allowed_methods(
 
 @pytest.mark.gateway_settings(workers=0)
 async def test_a_1500_character_cjk_file_name_is_accepted_and_shortened(client: AsyncTestClient[Any]) -> None:
-    image_id = await upload(client, CJK_NAME)
+    image_id = await upload(client, name=CJK_NAME)
     filename: str = (await client.get(f"/api/images/{image_id}")).json()["filename"]
     assert len(filename) == 255
     assert filename.startswith("写真写真")

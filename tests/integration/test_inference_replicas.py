@@ -19,9 +19,8 @@ from gateway.app import create_app
 from gateway.replicas.pool import CaptionTokensUnservableError
 from tests.conftest import SettingsFactory, wait_for_status
 from tests.fake_inference_server import FakeInferenceServer
-from tests.integration.test_read_api import upload
 from tests.processes import free_port
-from tests.support import REPO_ROOT, make_image_bytes
+from tests.support import REPO_ROOT, make_image_bytes, upload
 
 
 @pytest.fixture

@@ -9,13 +9,7 @@ from litestar.testing import AsyncTestClient
 
 from tests.conftest import wait_for_status
 from tests.jpeg_samples import GREY_CASES, JPEG_KINDS, cut, encode, photo, with_jfif_revision, with_stray_bytes
-
-
-async def upload(client: AsyncTestClient[Any], data: bytes) -> str:
-    response = await client.post("/api/images", files={"image": ("photo.jpg", data, "image/jpeg")})
-    assert response.status_code == 202, response.text
-    image_id: str = response.json()["id"]
-    return image_id
+from tests.support import upload
 
 
 @pytest.mark.parametrize(("kind", "kept"), [("progressive", 0.8), ("baseline-420", 0.995), ("baseline-444", 0.3)])

@@ -19,8 +19,7 @@ from gateway.persistence.db import Database
 from gateway.persistence.repository import ImageRepository
 from gateway.processing.pipeline import ImagePipeline
 from tests.conftest import wait_for_status
-from tests.integration.test_read_api import upload
-from tests.support import FakeInference
+from tests.support import FakeInference, upload
 
 T = TypeVar("T")
 

@@ -15,14 +15,7 @@ from litestar.testing import AsyncTestClient
 from PIL import Image
 
 from tests.conftest import wait_for_status
-from tests.support import CORPUS_DIR, FAKE_INFERENCE_URL, FakeInference, make_image_bytes, problem_of
-
-
-async def upload(client: AsyncTestClient[Any], data: bytes | None = None, name: str = "photo.jpg") -> str:
-    response = await client.post("/api/images", files={"image": (name, data or make_image_bytes(), "image/jpeg")})
-    assert response.status_code == 202, response.text
-    image_id: str = response.json()["id"]
-    return image_id
+from tests.support import CORPUS_DIR, FAKE_INFERENCE_URL, FakeInference, make_image_bytes, problem_of, upload
 
 
 @pytest.mark.gateway_settings(workers=0)

@@ -8,16 +8,14 @@ image stuck in ``processing`` for a whole lease after the gateway went away.
 from __future__ import annotations
 
 import asyncio
-import time
-from typing import Any
 
 import pytest
 
 from gateway.deps import GatewayServices
 from gateway.persistence.models import Image, ImageStatus
 from gateway.settings import GatewaySettings
-from tests.in_process import running_gateway, services_of, upload
-from tests.support import FakeInference
+from tests.in_process import running_gateway, services_of, upload_to
+from tests.support import FakeInference, eventually
 
 STOP_BUDGET_S = 5.0
 
@@ -28,18 +26,11 @@ async def stored_image(services: GatewayServices, image_id: str) -> Image:
     return image
 
 
-async def wait_until(predicate: Any, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not await predicate():
-        assert time.monotonic() < deadline, f"{predicate.__name__} still false after {timeout_s} s"
-        await asyncio.sleep(0.02)
-
-
 async def wait_for_a_caption_request(fake_inference: FakeInference) -> None:
     async def caption_requested() -> bool:
         return bool(fake_inference.caption_requests)
 
-    await wait_until(caption_requested)
+    await eventually(caption_requested)
 
 
 @pytest.mark.gateway_settings(workers=2, poll_interval_s=0.2)
@@ -55,8 +46,8 @@ async def test_stop_at_the_moment_of_a_wakeup_ends_every_loop(
         worker.notify()
         async with asyncio.timeout(STOP_BUDGET_S):
             await worker.stop()
-        image_id = await upload(app)  # no loop is left to claim it
-        await asyncio.sleep(3 * settings.poll_interval_s)
+        assert worker.loop_names == []  # every loop ended: none is left to claim an upload
+        image_id = await upload_to(app)
         assert (await stored_image(services_of(app), image_id)).status == ImageStatus.PENDING
 
 
@@ -67,7 +58,7 @@ async def test_stop_during_a_caption_gives_the_claim_back(
     fake_inference.delay_s = 30  # the caption is still on its way when the gateway stops
     async with running_gateway(settings, fake_inference) as app:
         services = services_of(app)
-        image_id = await upload(app)
+        image_id = await upload_to(app)
 
         await wait_for_a_caption_request(fake_inference)
         assert (await stored_image(services, image_id)).status == ImageStatus.PROCESSING
@@ -89,7 +80,7 @@ async def test_repeated_stops_while_claiming_never_strand_an_image(
     for attempt in range(5):
         async with running_gateway(settings, fake_inference) as app:
             services = services_of(app)
-            image_id = await upload(app)
+            image_id = await upload_to(app)
             await asyncio.sleep(attempt * 0.003)
             async with asyncio.timeout(STOP_BUDGET_S):
                 await services.worker.stop()
@@ -105,7 +96,7 @@ async def test_a_stopped_gateway_resumes_given_back_work_on_the_next_start(
     fake_inference.delay_s = 30
     async with running_gateway(settings, fake_inference) as app:
         services = services_of(app)
-        image_id = await upload(app)
+        image_id = await upload_to(app)
 
         await wait_for_a_caption_request(fake_inference)
     fake_inference.delay_s = 0
@@ -115,4 +106,4 @@ async def test_a_stopped_gateway_resumes_given_back_work_on_the_next_start(
         async def completed() -> bool:
             return (await stored_image(services, image_id)).status == ImageStatus.COMPLETED
 
-        await wait_until(completed)
+        await eventually(completed)

@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from gateway.app import create_app
 from tests.conftest import SettingsFactory, wait_for_status
-from tests.in_process import running_gateway, upload
+from tests.in_process import running_gateway, upload_to
 from tests.repository_backends import postgres_schema_url
 from tests.support import FakeInference, make_image_bytes
 
@@ -59,6 +59,6 @@ async def test_stops_that_land_mid_work_leave_no_connection_open(
     fake_inference.delay_s = 0.01
     for attempt in range(20):
         async with running_gateway(settings, fake_inference) as app:
-            await upload(app)
+            await upload_to(app)
             await asyncio.sleep(attempt * 0.002)
         gc.collect()

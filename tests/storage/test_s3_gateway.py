@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import io
-import time
-from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,7 @@ from PIL import Image
 from tests.conftest import SettingsFactory, wait_for_status
 from tests.s3_server import S3Server
 from tests.storage.conftest import AppFactory, local_files
-from tests.support import FakeInference, make_image_bytes
+from tests.support import FakeInference, eventually, make_image_bytes
 
 
 async def upload(client: AsyncTestClient[Any], data: bytes, name: str = "photo.jpg") -> str:
@@ -49,7 +46,9 @@ async def test_upload_is_processed_and_served_from_the_bucket_with_nothing_kept_
         original = await client.get(f"/api/images/{image_id}/original")
         small = await client.get(f"/api/images/{image_id}/thumbnails/small")
         medium = await client.get(f"/api/images/{image_id}/thumbnails/medium")
-        await wait_until(lambda: s3_server.files() == blob_keys(image_id))  # the upload's sweep mark is cleared
+        await eventually(
+            lambda: s3_server.files() == blob_keys(image_id), timeout_s=20
+        )  # the upload's sweep mark is cleared
     assert original.status_code == 200
     assert original.content == data
     assert original.headers["content-type"] == "image/jpeg"
@@ -126,14 +125,9 @@ async def test_delete_while_a_worker_has_the_image_leaves_no_object(
     fake_inference.delay_s = 1.0  # the worker is captioning, thumbnails stored, when the image is deleted
     async with open_app(make_s3_settings(storage_orphan_grace_s=2)) as client:
         image_id = await upload(client, make_image_bytes())
-        await wait_until(lambda: bool(fake_inference.caption_requests))
+        await eventually(lambda: bool(fake_inference.caption_requests), timeout_s=20)
         assert blob_keys(image_id) <= s3_server.files()
         assert (await client.delete(f"/api/images/{image_id}")).status_code == 204
-        await wait_until(lambda: s3_server.files() == set())  # the worker's late result and the mark are gone too
-
-
-async def wait_until(condition: Callable[[], bool], timeout_s: float = 20) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
+        await eventually(
+            lambda: s3_server.files() == set(), timeout_s=20
+        )  # the worker's late result and the mark are gone too

@@ -29,7 +29,7 @@ from tests.conftest import SettingsFactory
 from tests.processes import ServiceProcess, gateway_process
 from tests.repository_backends import postgres_schema_url
 from tests.s3_server import ACCESS_KEY_ID, BUCKET, SECRET_ACCESS_KEY, S3Server
-from tests.support import FAKE_INFERENCE_URL, make_image_bytes
+from tests.support import FAKE_INFERENCE_URL, eventually_blocking, make_image_bytes
 
 
 def image_row(image_id: str) -> Image:
@@ -100,13 +100,6 @@ def s3_gateway(tmp_path: Path, server: S3Server, database_url: str, name: str) -
     )
 
 
-def wait_for(condition: object, what: str, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():  # type: ignore[operator]
-        assert time.monotonic() < deadline, f"{what} did not happen within {timeout_s:g} s"
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 @pytest.mark.postgres
 def test_a_gateway_killed_between_object_write_and_row_commit_leaves_no_object_behind(
@@ -121,7 +114,11 @@ def test_a_gateway_killed_between_object_write_and_row_commit_leaves_no_object_b
             connection.execute(text("LOCK TABLE images IN SHARE MODE"))
             upload = threading.Thread(target=post_ignoring_the_answer, args=(first.url,), daemon=True)
             upload.start()
-            wait_for(lambda: any(key.startswith("originals/") for key in s3_server.files()), "the object write", 30)
+            eventually_blocking(
+                lambda: any(key.startswith("originals/") for key in s3_server.files()),
+                timeout_s=30,
+                what="the object write",
+            )
             first.kill()  # the crash: object written, row never committed
             connection.rollback()
         upload.join(30)
@@ -131,7 +128,7 @@ def test_a_gateway_killed_between_object_write_and_row_commit_leaves_no_object_b
         started = time.monotonic()
         second.start()
         try:
-            wait_for(lambda: s3_server.files() == set(), "the orphan sweep", 60)
+            eventually_blocking(lambda: s3_server.files() == set(), timeout_s=60, what="the orphan sweep")
             assert time.monotonic() - started < 60
             assert httpx.get(f"{second.url}/api/images", timeout=10).json()["items"] == []
         finally:

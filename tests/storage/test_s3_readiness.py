@@ -18,7 +18,7 @@ from tests.in_process import running_gateway
 from tests.processes import free_port, gateway_process
 from tests.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server, running_s3_server, s3_settings_for
 from tests.storage.conftest import AppFactory, local_files
-from tests.support import FAKE_INFERENCE_URL, FakeInference, make_image_bytes, problem_of
+from tests.support import FAKE_INFERENCE_URL, FakeInference, eventually, make_image_bytes, problem_of
 
 
 async def assert_not_ready_saying(client: AsyncTestClient[Any], sentence: str) -> None:
@@ -97,11 +97,12 @@ async def test_the_gateway_turns_ready_once_the_endpoint_answers(
     async with open_app(make_settings(**s3_settings_for(f"http://127.0.0.1:{port}"))) as client:
         assert (await client.get("/health/ready")).status_code == 503
         with running_s3_server(tmp_path / "s3-root", port=port):
-            deadline = time.monotonic() + 20
-            while (ready := await client.get("/health/ready")).status_code != 200:
-                assert time.monotonic() < deadline, ready.text
-                await asyncio.sleep(0.1)
-            assert ready.json()["storage"] == "ok"
+
+            async def ready() -> bool:
+                return (await client.get("/health/ready")).status_code == 200
+
+            await eventually(ready, timeout_s=20, what="readiness")
+            assert (await client.get("/health/ready")).json()["storage"] == "ok"
             upload = await client.post("/api/images", files={"image": ("a.jpg", make_image_bytes(), "image/jpeg")})
             assert upload.status_code == 202, upload.text
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import ExitStack
 
 import pytest
@@ -14,6 +13,7 @@ from gateway.replicas.client import InferenceClient
 from gateway.replicas.discovery import replica_url
 from gateway.settings import GatewaySettings, parse_entries
 from tests.fake_inference_server import FakeInferenceServer
+from tests.support import eventually
 
 ADDRESSES = ("127.0.0.1", "127.0.0.2", "127.0.0.3")
 
@@ -72,7 +72,7 @@ async def test_every_address_of_the_name_is_a_replica_and_new_ones_get_traffic_w
     assert client.pool.urls == [same_port_replicas[0].url]
     assert resolver.lookups[0][0] == "inference.internal"
     resolver.addresses = list(ADDRESSES)
-    await wait_until(lambda: len(ready_urls(client)) == 3)
+    await eventually(lambda: len(ready_urls(client)) == 3)
     for server in same_port_replicas:
         server.delay_s = 0.5
     await asyncio.gather(*(client.caption(b"x", "image/jpeg", "r") for _ in range(3)))
@@ -86,9 +86,9 @@ async def test_a_vanished_address_is_dropped_once_its_request_is_done(
     leaving = same_port_replicas[0]
     leaving.delay_s = 4.0  # still answering after several resolve rounds, even on a slow machine
     task = asyncio.create_task(client.caption(b"x", "image/jpeg", "r"))
-    await wait_until(lambda: leaving.in_flight == 1)
+    await eventually(lambda: leaving.in_flight == 1)
     resolver.addresses = [ADDRESSES[1]]
-    await wait_until(lambda: same_port_replicas[1].url in client.pool.urls)
+    await eventually(lambda: same_port_replicas[1].url in client.pool.urls)
     assert leaving.url in client.pool.urls  # still answering: kept until idle, but chosen no more
     await client.caption(b"x", "image/jpeg", "r")
     assert same_port_replicas[1].captions_served == 1
@@ -103,11 +103,11 @@ async def test_an_address_back_in_dns_before_it_left_stays_a_replica(
     flapping = same_port_replicas[0]
     flapping.delay_s = 4.0  # still answering after several resolve rounds, even on a slow machine
     task = asyncio.create_task(client.caption(b"x", "image/jpeg", "r"))
-    await wait_until(lambda: flapping.in_flight == 1)
+    await eventually(lambda: flapping.in_flight == 1)
     resolver.addresses = [ADDRESSES[1]]
-    await wait_until(lambda: "Leaving" in client.pool.readiness().replicas[0].detail)
+    await eventually(lambda: "Leaving" in client.pool.readiness().replicas[0].detail)
     resolver.addresses = [ADDRESSES[0], ADDRESSES[1]]
-    await wait_until(lambda: "Leaving" not in client.pool.readiness().replicas[0].detail)
+    await eventually(lambda: "Leaving" not in client.pool.readiness().replicas[0].detail)
     await task
     assert client.pool.urls == [flapping.url, same_port_replicas[1].url]
 
@@ -118,7 +118,7 @@ async def test_a_failed_lookup_keeps_the_replicas_already_known(
     client, resolver = discovered
     resolver.failing = True
     lookups = len(resolver.lookups)
-    await wait_until(lambda: len(resolver.lookups) > lookups + 2)
+    await eventually(lambda: len(resolver.lookups) > lookups + 2)
     assert len(client.pool.urls) == 1
     assert (await client.readiness()).ready
 
@@ -161,10 +161,3 @@ def test_entries_and_replica_urls() -> None:
 
 def ready_urls(client: InferenceClient) -> list[str]:
     return [view.url for view in client.pool.readiness().replicas if view.state.value == "ready"]
-
-
-async def wait_until(condition: Callable[[], bool], timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)

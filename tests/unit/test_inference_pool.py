@@ -17,6 +17,7 @@ from gateway.replicas.client import InferenceClient
 from gateway.replicas.pool import CaptionTokensUnservableError, Strategy
 from gateway.settings import GatewaySettings
 from tests.fake_inference_server import FakeInferenceServer
+from tests.support import eventually
 
 
 @pytest.fixture
@@ -134,7 +135,7 @@ async def test_after_its_back_off_an_ejected_replica_gets_one_trial_request_then
         await caption(client)
     assert states(client)[flaky.url] == "ejected"
     flaky.caption_status, flaky.delay_s, steady.delay_s = None, 1.0, 0.2
-    await wait_until(lambda: states(client)[flaky.url] == "ready", timeout_s=5)
+    await eventually(lambda: states(client)[flaky.url] == "ready", timeout_s=5)
     assert "On trial" in client.pool.readiness().replicas[0].detail
     served_before = flaky.captions_served
     await asyncio.gather(*(caption(client) for _ in range(4)))
@@ -178,7 +179,7 @@ async def test_a_model_that_failed_to_load_everywhere_fails_fast_without_timed_r
     assert isinstance(raised.value, InferenceModelMissingError)
     assert all(server.request_ids == [] for server in servers)
     servers[0].load_failed = False
-    await wait_until(lambda: client.pool.readiness().ready, timeout_s=5)
+    await eventually(lambda: client.pool.readiness().ready, timeout_s=5)
     assert (await caption(client)).startswith("a served caption")
 
 
@@ -189,7 +190,7 @@ async def test_readiness_lists_every_replica_with_state_in_flight_and_detail(
     servers[2].delay_s = 4.0  # still in flight after any number of probe rounds on a slow machine
     client = await make_client(servers[1:])
     task = asyncio.create_task(caption(client))
-    await wait_until(lambda: servers[2].in_flight == 1, timeout_s=5)
+    await eventually(lambda: servers[2].in_flight == 1, timeout_s=5)
     readiness = await client.readiness()
     assert readiness.ready
     assert readiness.detail == "1 of 2 inference replicas are ready."
@@ -252,19 +253,12 @@ async def test_a_replica_that_comes_up_later_with_too_small_a_model_gets_no_capt
     late.up = False
     client = await make_client(servers[:2], caption_max_new_tokens=100)
     late.up, late.max_new_tokens_limit = True, 30
-    await wait_until(lambda: "Not used" in client.pool.readiness().replicas[1].detail, timeout_s=5)
+    await eventually(lambda: "Not used" in client.pool.readiness().replicas[1].detail, timeout_s=5)
     assert states(client)[late.url] == "unknown"
     for _ in range(6):
         await caption(client)
     assert late.request_ids == []
     assert servers[0].captions_served == 6
-
-
-async def wait_until(condition: Callable[[], bool], timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.02)
 
 
 async def test_with_one_replica_an_ejected_replica_is_still_tried_and_a_success_ends_its_ejection(
@@ -300,7 +294,7 @@ async def test_a_success_of_a_request_sent_before_an_ejection_neither_ends_it_no
     assert states(client)[overloaded.url] == "ejected"  # its back-off still runs
     assert "Ejected for 0.3 s" in client.pool.readiness().replicas[0].detail
     assert pool.acquire(only_overloaded) is None
-    await wait_until(lambda: states(client)[overloaded.url] == "ready", timeout_s=5)
+    await eventually(lambda: states(client)[overloaded.url] == "ready", timeout_s=5)
     assert "On trial" in client.pool.readiness().replicas[0].detail
     trial = pool.acquire(only_overloaded)
     assert trial is not None and trial.url == overloaded.url
@@ -318,7 +312,7 @@ async def test_a_failure_of_a_request_sent_before_an_ejection_does_not_eject_it_
     earlier, failing = pool.acquire(only_overloaded), pool.acquire(only_overloaded)
     assert earlier is not None and failing is not None
     pool.release(failing, queue_full(overloaded))
-    await wait_until(lambda: states(client)[overloaded.url] == "ready", timeout_s=5)
+    await eventually(lambda: states(client)[overloaded.url] == "ready", timeout_s=5)
     pool.release(earlier, queue_full(overloaded))  # the slow one fails after the back-off
     assert states(client)[overloaded.url] == "ready"  # still on trial, not ejected again for longer
     assert "On trial" in client.pool.readiness().replicas[0].detail

@@ -26,6 +26,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.persistence.db import Database
 from gateway.persistence.models import utc_now
 from gateway.settings import GatewaySettings
+from servicekit.background import BackgroundLoops
 
 log = structlog.get_logger("gateway.webhooks")
 LEASE_PER_TIMEOUT = 3
@@ -55,7 +56,7 @@ class WebhookSender:
         self._token = uuid.uuid4().hex
         self._lease_s = settings.webhook_timeout_s * LEASE_PER_TIMEOUT
         self._client = httpx.AsyncClient(transport=transport, timeout=settings.webhook_timeout_s)
-        self._task: asyncio.Task[None] | None = None
+        self._loops = BackgroundLoops("gateway.webhooks")
 
     async def start(self) -> None:
         """Register the URLs (a new one gets the events from now on), then run the loop."""
@@ -63,13 +64,12 @@ class WebhookSender:
             urls = self.urls
             with contextlib.suppress(StorageUnavailableError):  # the loop registers them once it can
                 await self.database.write(lambda session: WebhookOutbox(session).register(urls))
-            self._task = asyncio.create_task(self._loop(), name="gateway-webhooks")
+            self._loops.start("gateway-webhooks", self._loop)
             log.info("webhooks_started", urls=len(self.urls))
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        if self._loops.names:
+            await self._loops.stop()
             with contextlib.suppress(StorageUnavailableError):
                 await self.database.write(lambda session: WebhookOutbox(session).release(self._token))
         await self._client.aclose()
@@ -80,9 +80,6 @@ class WebhookSender:
                 sent = await self.run_once()
             except StorageUnavailableError as exc:
                 log.warning("webhooks_postponed", error=exc.detail)
-                sent = 0
-            except Exception:  # a bug must not end deliveries for good: log it and keep going
-                log.exception("webhooks_crashed")
                 sent = 0
             if not sent:
                 await asyncio.sleep(self.settings.webhook_poll_interval_s)
