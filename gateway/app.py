@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 import anyio.to_thread
 import httpx
@@ -31,7 +31,7 @@ from gateway.processing.worker import Worker
 from gateway.replicas.client import InferenceClient
 from gateway.replicas.pool import CaptionTokensUnservableError
 from gateway.settings import GatewaySettings
-from gateway.storage import BlobStore, build_blob_store
+from gateway.storage import build_blob_store
 from gateway.storage.sweeper import OrphanSweeper
 from gateway.web.pages import template_config, web_routes
 from servicekit.apidocs import api_docs_plugins
@@ -52,19 +52,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        services = await _start_services(settings, inference_transport, webhook_transport)
-        app.state.services = services
-        try:
+        # Each resource registers its own stop as it starts: a failed start closes exactly what was
+        # opened, and a normal stop closes everything in the reverse order of the start.
+        async with AsyncExitStack() as stack:
+            app.state.services = await _start_services(stack, settings, inference_transport, webhook_transport)
             yield
-        finally:
-            await services.worker.stop()
-            await services.events.stop()
-            await services.webhooks.stop()
-            await services.sweeper.stop()
-            await services.storage.aclose()
-            await services.inference.aclose()
-            services.database.dispose()
-            log.info("gateway_stopped")
+        log.info("gateway_stopped")
 
     app = Litestar(
         route_handlers=[
@@ -97,36 +90,24 @@ def create_app(
 
 
 async def _start_services(
+    stack: AsyncExitStack,
     settings: GatewaySettings,
     inference_transport: httpx.AsyncBaseTransport | None,
     webhook_transport: httpx.AsyncBaseTransport | None,
 ) -> GatewayServices:
     storage = build_blob_store(settings)
+    stack.push_async_callback(storage.aclose)
     await storage.start()  # never raises for a wrong endpoint/credential/bucket: readiness says which
     database = Database(build_engine(settings.resolved_database_url))
-    try:
-        await anyio.to_thread.run_sync(migrate, database.engine)
-        return await _start_processing(settings, storage, database, inference_transport, webhook_transport)
-    except BaseException:
-        # A refused start (a failed migration, an unservable token setting) leaves nothing open.
-        await storage.aclose()
-        database.dispose()
-        raise
-
-
-async def _start_processing(
-    settings: GatewaySettings,
-    storage: BlobStore,
-    database: Database,
-    inference_transport: httpx.AsyncBaseTransport | None,
-    webhook_transport: httpx.AsyncBaseTransport | None,
-) -> GatewayServices:
+    stack.callback(database.dispose)
+    await anyio.to_thread.run_sync(migrate, database.engine)
     metrics = GatewayMetrics()
     inference = InferenceClient(settings, transport=inference_transport, metrics=metrics)
+    stack.push_async_callback(inference.aclose)
     await _start_inference(inference)
+    webhooks = WebhookSender(settings, database, metrics, transport=webhook_transport)
+    stack.push_async_callback(webhooks.stop)
     pipeline = ImagePipeline(settings, database, storage, inference, metrics)
-    worker = Worker(settings, database, pipeline, inference, metrics)
-    sweeper = OrphanSweeper(storage, database, settings.storage_orphan_grace_s, settings.storage_check_interval_s)
     services = GatewayServices(
         settings=settings,
         database=database,
@@ -134,17 +115,20 @@ async def _start_processing(
         inference=inference,
         metrics=metrics,
         uploads=UploadService(settings, database, storage, metrics),
-        worker=worker,
-        webhooks=WebhookSender(settings, database, metrics, transport=webhook_transport),
-        sweeper=sweeper,
+        worker=Worker(settings, database, pipeline, inference, metrics),
+        webhooks=webhooks,
+        sweeper=OrphanSweeper(storage, database, settings.storage_orphan_grace_s, settings.storage_check_interval_s),
         started_monotonic=time.monotonic(),
         events=EventFeed(settings, database),
         catalog=ImageCatalog(database),
     )
     await services.events.start()
-    await worker.start()
-    await services.webhooks.start()
-    sweeper.start()
+    stack.push_async_callback(services.events.stop)
+    await services.worker.start()
+    stack.push_async_callback(services.worker.stop)
+    await webhooks.start()
+    services.sweeper.start()
+    stack.push_async_callback(services.sweeper.stop)
     log.info(
         "gateway_started",
         database=database.engine.url.render_as_string(hide_password=True),
@@ -160,8 +144,6 @@ async def _start_inference(inference: InferenceClient) -> None:
     """Find and probe the replicas; a token setting no model can serve stops the start, in one sentence."""
     try:
         await inference.start()
-    except BaseException as exc:
-        if isinstance(exc, CaptionTokensUnservableError):
-            log.error("gateway_start_refused", reason=str(exc))  # noqa: TRY400 - the sentence is the point
-        await inference.aclose()
+    except CaptionTokensUnservableError as exc:
+        log.error("gateway_start_refused", reason=str(exc))  # noqa: TRY400 - the sentence is the point
         raise
