@@ -35,7 +35,8 @@ from gateway.storage import build_blob_store
 from gateway.storage.sweeper import OrphanSweeper
 from gateway.web.pages import template_config, web_routes
 from servicekit.apidocs import api_docs_plugins
-from servicekit.request_id import head_as_get, options_allow_all, request_id_middleware
+from servicekit.methods import head_as_get, options_allow_all
+from servicekit.request_id import request_id_middleware
 
 log = structlog.get_logger("gateway.app")
 API_VERSION = "1.0.0"

@@ -24,7 +24,8 @@ from inference.problems import EXCEPTION_HANDLERS
 from inference.settings import InferenceSettings
 from inference.state import InferenceServices, ModelPhase, ModelState
 from servicekit.apidocs import api_docs_plugins
-from servicekit.request_id import head_as_get, options_allow_all, request_id_middleware
+from servicekit.methods import head_as_get, options_allow_all
+from servicekit.request_id import request_id_middleware
 
 log = structlog.get_logger("inference.app")
 WARM_UP_SIZE_PX = 64

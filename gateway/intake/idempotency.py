@@ -24,8 +24,6 @@ import anyio.to_thread
 import structlog
 from litestar.serialization import decode_json, encode_json
 from sqlalchemy import delete, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
 from gateway.errors import (
@@ -34,11 +32,11 @@ from gateway.errors import (
     InvalidIdempotencyKeyError,
     StorageUnavailableError,
 )
-from gateway.intake.uploads import SpooledPart, UploadService, receive_image_part, with_idle_timeout
+from gateway.intake.uploads import UploadService
 from gateway.persistence.db import Database
 from gateway.persistence.models import IdempotencyRecord, Image, utc_now
+from gateway.persistence.upsert import upsert_into
 from gateway.schemas import ImageSummary, summary_of
-from gateway.storage import new_image_id
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255
@@ -100,9 +98,8 @@ class IdempotencyStore:
         expired = (created_at < now - self.ttl) | stale_claim
         session.execute(delete(IdempotencyRecord).where(col(IdempotencyRecord.key_hash) == key.key_hash, expired))
         token = uuid.uuid4().hex
-        dialect_insert = postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
         inserted = session.execute(
-            dialect_insert(table)
+            upsert_into(session, table)
             .values(key_hash=key.key_hash, claim_token=token, created_at=now, completed=False)
             .on_conflict_do_nothing(index_elements=["key_hash"])
             .returning(table.c.claim_token)
@@ -204,13 +201,6 @@ class IdempotentUploads:
 
     async def _file_sha256(self, body: AsyncIterator[bytes], content_type: tuple[str, dict[str, str]]) -> str:
         """Read the repeat's ``image`` part only to hash it; nothing is kept."""
-        part = SpooledPart(self.uploads.storage.upload_path(new_image_id()))
-        try:
-            idle_timeout_s = self.uploads.settings.body_idle_timeout_s
-            await receive_image_part(with_idle_timeout(body, idle_timeout_s), content_type, part)
+        async with self.uploads.received_part(body, content_type) as part:
             await anyio.to_thread.run_sync(part.flush)
             return part.sha256
-        finally:
-            part.close()
-            with contextlib.suppress(OSError):
-                part.path.unlink(missing_ok=True)

@@ -12,6 +12,7 @@ import contextlib
 import hashlib
 import unicodedata
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import BinaryIO
 
@@ -177,26 +178,36 @@ class UploadService:
         also_in_transaction: AcceptedHook | None = None,
     ) -> Image:
         """Store the upload as a pending image; ``also_in_transaction`` runs in the insert's transaction."""
-        part = SpooledPart(self.storage.upload_path(new_image_id()))
         try:
-            await receive_image_part(with_idle_timeout(body, self.settings.body_idle_timeout_s), content_type, part)
-            image = await run_to_completion(self._store, part, request_id, also_in_transaction)
+            async with self.received_part(body, content_type) as part:
+                image = await run_to_completion(self._store, part, request_id, also_in_transaction)
         except UploadRejectedError as exc:
             await self._count_rejection(exc)
             raise
         except UploadAbortedError as exc:
             log.info("upload_aborted", status=exc.status, detail=exc.detail)
             raise
-        finally:
-            part.close()
-            with contextlib.suppress(OSError):
-                part.path.unlink(missing_ok=True)
         self.metrics.uploads_accepted.inc()
         log.info(
             "upload_accepted", image_id=image.id, format=image.format, size_bytes=image.size_bytes,
             width=image.width, height=image.height,
         )  # fmt: skip
         return image
+
+    @asynccontextmanager
+    async def received_part(
+        self, body: AsyncIterator[bytes], content_type: tuple[str, dict[str, str]]
+    ) -> AsyncIterator[SpooledPart]:
+        """The body's ``image`` part, spooled to an id-named file that is gone once the block ends
+        (a file the upload moved into place is no longer there to remove)."""
+        part = SpooledPart(self.storage.upload_path(new_image_id()))
+        try:
+            await receive_image_part(with_idle_timeout(body, self.settings.body_idle_timeout_s), content_type, part)
+            yield part
+        finally:
+            part.close()
+            with contextlib.suppress(OSError):
+                part.path.unlink(missing_ok=True)
 
     def _store(self, part: SpooledPart, request_id: str, also_in_transaction: AcceptedHook | None) -> Image:
         """In one worker thread: finish the spool, judge it, move it into place, commit the row."""

@@ -16,13 +16,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from sqlalchemy import event
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session
 
 from gateway.persistence.event_log import EventType, PendingEvent, write_events
 from gateway.persistence.histogram import bucket_of
 from gateway.persistence.models import STAGES, Image, ImageStatus, StatCounter, utc_now
+from gateway.persistence.upsert import upsert_into
 
 POSTGRES_SHARDS = 16
 LEDGER_KEY = "gateway_ledger"
@@ -133,8 +132,7 @@ def _add_to_counters(session: Session, deltas: dict[str, float]) -> None:
     is_postgresql = session.connection().dialect.name == "postgresql"
     shard = random.randrange(POSTGRES_SHARDS) if is_postgresql else 0  # noqa: S311 - load spreading, not security
     rows = [{"key": key, "shard": shard, "value": value} for key, value in deltas.items()]
-    insert = postgresql_insert(StatCounter) if is_postgresql else sqlite_insert(StatCounter)
-    statement = insert.values(rows)
+    statement = upsert_into(session, StatCounter).values(rows)
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["key", "shard"], set_={"value": StatCounter.value + statement.excluded.value}

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from gateway.persistence.event_log import event_data, events_after, newest_event_id
 from gateway.persistence.models import Event, WebhookDelivery, WebhookEndpoint, utc_now
+from gateway.persistence.upsert import upsert_into
 
 FAN_OUT_BATCH = 500
 RETURNED = (
@@ -82,9 +81,9 @@ class WebhookOutbox:
     def register(self, urls: tuple[str, ...]) -> None:
         """A URL seen for the first time starts with the events after the newest one now."""
         newest = newest_event_id(self.session)
-        insert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         for url in urls:
-            self.session.execute(insert(WebhookEndpoint).values(url=url, last_event_id=newest).on_conflict_do_nothing())
+            insert = upsert_into(self.session, WebhookEndpoint)
+            self.session.execute(insert.values(url=url, last_event_id=newest).on_conflict_do_nothing())
 
     def claim_due(self, urls: tuple[str, ...], token: str, lease_s: float, limit: int) -> list[ClaimedDelivery]:
         """Take up to ``limit`` deliveries that are due, under ``token`` for ``lease_s``."""
