@@ -86,8 +86,8 @@ class EventsController(Controller):
             Parameter(
                 ge=0,
                 description="Resume after this event id.",
-                # Litestar leaves out a 0 minimum of an optional int; a query value is never null.
-                schema_extra={"type": OpenAPIType.INTEGER, "minimum": 0, "oneOf": None},
+                # Litestar leaves out the 0 minimum of an optional int (`after=null` stays valid: it is None).
+                schema_extra={"minimum": 0},
             ),
         ] = None,
         image: Annotated[str | None, Parameter(max_length=64, description="Only events of this image.")] = None,

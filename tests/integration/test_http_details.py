@@ -196,6 +196,7 @@ async def test_the_event_stream_declares_the_resume_points_it_takes(client: Asyn
     assert "oneOf" not in header
     assert re.fullmatch(header["pattern"], "null") is None
     assert parameters["after"]["schema"]["minimum"] == 0
+    assert {"type": "null"} in parameters["after"]["schema"]["oneOf"]  # `after=null` is read as no value
     for request in [{"headers": {"Last-Event-ID": "null"}}, {"params": {"after": -1}}]:
         response = await client.get("/api/events", **request)
         assert response.status_code == 400
