@@ -16,6 +16,7 @@ from schemathesis.python import asgi
 import tests.contract.schemathesis_hooks  # noqa: F401  (registers the generator's hooks and image strategies)
 
 MAX_RESPONSE_TIME_S = 60.0
+ALLOWED_OPERATION_KEYS = {"enabled", "request-timeout"}
 
 
 @dataclass
@@ -51,11 +52,13 @@ def run_schemathesis(
     """Findings of a full run; the app's lifespan is shut down afterwards.
 
     ``operations`` are ``[[operations]]`` tables of schemathesis.toml that may only leave an
-    operation out (``enabled = false``): the run is strict, no check is loosened for any operation.
-    What a schema cannot express goes to the generator (``schemathesis_hooks``), not to the checks.
+    operation out (``enabled = false``) or bound how long its answer is read (``request-timeout``:
+    an event stream is then checked on what it sent by then). The run is strict: no check is
+    loosened for any operation. What a schema cannot express goes to the generator
+    (``schemathesis_hooks``), not to the checks.
     """
     for table in operations or []:
-        loosened = {key for key in table if not key.startswith(("include-", "exclude-"))} - {"enabled"}
+        loosened = {key for key in table if not key.startswith(("include-", "exclude-"))} - ALLOWED_OPERATION_KEYS
         assert not loosened, f"a strict run tunes no check: {sorted(loosened)}"
     data = {
         "seed": seed,
