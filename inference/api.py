@@ -56,14 +56,22 @@ class InferenceController(Controller):
         self,
         request: Request[Any, Any, Any],
         services: NamedDependency[InferenceServices],
-        prompt: Annotated[str | None, Parameter(description="Text the caption starts with.")] = None,
-        max_new_tokens: Annotated[int | None, Parameter(ge=1, le=MAX_NEW_TOKENS_LIMIT)] = None,
+        prompt: Annotated[
+            str | None, Parameter(max_length=MAX_PROMPT_CHARS, description="Text the caption starts with.")
+        ] = None,
+        max_new_tokens: Annotated[
+            int | None,
+            Parameter(
+                ge=1,
+                le=MAX_NEW_TOKENS_LIMIT,
+                description="At most the served model's `max_new_tokens_limit` (/v1/model; the schema's maximum "
+                "once the model is loaded), less the prompt's tokens.",
+            ),
+        ] = None,
     ) -> CaptionResponse:
         started = time.perf_counter()
         model = services.model
         captioner, batcher = _serving_model(model)
-        if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
-            raise InvalidRequestError(f"The prompt is longer than {MAX_PROMPT_CHARS} characters.")
         await anyio.to_thread.run_sync(captioner.check_request, prompt or None, max_new_tokens)
         body = await request.body()
         if not body:

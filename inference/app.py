@@ -20,6 +20,7 @@ from inference.captioner import BlipCaptioner, Captioner
 from inference.metrics import InferenceMetrics
 from inference.model_files import ModelFilesError
 from inference.model_source import ModelUnavailableError, resolve_model_dir
+from inference.openapi import ServedModelSchemaPlugin
 from inference.problems import EXCEPTION_HANDLERS
 from inference.settings import InferenceSettings
 from inference.state import InferenceServices, ModelPhase, ModelState
@@ -92,7 +93,10 @@ def create_app(settings: InferenceSettings | None = None, *, captioner: Captione
         request_max_body_size=settings.max_body_bytes,
         logging_config=None,
         openapi_config=OpenAPIConfig(
-            title="Image pipeline inference", version="1.0.0", path="/docs", render_plugins=api_docs_plugins("/docs")
+            title="Image pipeline inference",
+            version="1.0.0",
+            path="/docs",
+            render_plugins=[*api_docs_plugins("/docs"), ServedModelSchemaPlugin()],
         ),
     )
     # Litestar runs app-level middleware only for matched routes; wrapping its ASGI handler gives

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
+from typing import Any
 
+from litestar import Request
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Operation, RequestBody
 from litestar.openapi.spec import Schema as OpenAPISchema
 
-from contracts.captions import ReadinessResponse
+from contracts.captions import CAPTIONS_PATH, ReadinessResponse
 from servicekit.openapi import RETRY_AFTER, problem_responses
 
 IMAGE_BYTES = OpenAPISchema(type=OpenAPIType.STRING, format="binary")  # type: ignore[arg-type]
@@ -46,3 +50,30 @@ class CaptionOperation(Operation):
         busy = (self.responses or {}).get("503")
         if isinstance(busy, OpenAPIResponse):
             busy.headers = {"Retry-After": RETRY_AFTER}
+
+
+class ServedModelSchemaPlugin(JsonRenderPlugin):
+    """``openapi.json`` whose ``max_new_tokens`` maximum is that of the model now served.
+
+    The API's bound is ``MAX_NEW_TOKENS_LIMIT``; a model with fewer decoder positions serves fewer
+    (``max_new_tokens_limit`` in /v1/model) and answers more with a 422. Once the model is loaded,
+    the schema says its limit, so a value the schema calls valid is one this service serves (a
+    prompt's tokens take positions too, which a schema cannot count: the 422 says so).
+    """
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        services = getattr(request.app.state, "services", None)
+        description = services.model.description if services is not None else None
+        limit = description.max_new_tokens_limit if description is not None else None
+        if limit is not None:
+            openapi_schema = with_max_new_tokens_bound(openapi_schema, limit)
+        return super().render(request, openapi_schema)
+
+
+def with_max_new_tokens_bound(openapi_schema: dict[str, Any], limit: int) -> dict[str, Any]:
+    """A copy of the schema in which ``max_new_tokens`` of ``POST /v1/captions`` is at most ``limit``."""
+    bounded = copy.deepcopy(openapi_schema)
+    for parameter in bounded["paths"][CAPTIONS_PATH]["post"]["parameters"]:
+        if parameter["name"] == "max_new_tokens":
+            parameter["schema"]["maximum"] = limit
+    return bounded

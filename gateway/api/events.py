@@ -10,6 +10,7 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
+from litestar.openapi.spec import OpenAPIType
 from litestar.params import HeaderParameter, Parameter
 from litestar.response import ServerSentEvent, ServerSentEventMessage
 
@@ -21,6 +22,7 @@ from gateway.persistence.models import Event
 from servicekit.openapi import problem_responses
 
 BATCH = 500
+LAST_EVENT_ID_PATTERN = r"^\s*[0-9]+\s*$"
 
 
 def message_of(event: Event) -> ServerSentEventMessage:
@@ -79,10 +81,25 @@ class EventsController(Controller):
     async def events(
         self,
         services: NamedDependency[GatewayServices],
-        after: Annotated[int | None, Parameter(ge=0, description="Resume after this event id.")] = None,
+        after: Annotated[
+            int | None,
+            Parameter(
+                ge=0,
+                description="Resume after this event id.",
+                # Litestar leaves out the 0 minimum of an optional int (`after=null` stays valid: it is None).
+                schema_extra={"minimum": 0},
+            ),
+        ] = None,
         image: Annotated[str | None, Parameter(max_length=64, description="Only events of this image.")] = None,
         last_event_id: Annotated[
-            str | None, HeaderParameter(name="Last-Event-ID", required=False, pattern=r"^\s*[0-9]+\s*$")
+            str | None,
+            HeaderParameter(
+                name="Last-Event-ID",
+                required=False,
+                pattern=LAST_EVENT_ID_PATTERN,
+                # A header is a string or absent, never null (a client sent the text "null").
+                schema_extra={"type": OpenAPIType.STRING, "oneOf": None},
+            ),
         ] = None,
     ) -> ServerSentEvent:
         start = resume_point(last_event_id, after)

@@ -34,6 +34,7 @@ from gateway.intake.idempotency import (
     idempotency_key_of,
 )
 from gateway.persistence.models import ImageStatus
+from gateway.persistence.paging import CURSOR_PATTERN
 from gateway.persistence.repository import ImageRepository
 from gateway.schemas import ImageDetails, ImageId, ImagePage, ImageSummary, details_of, summary_of
 from gateway.storage import CONTENT_TYPES, BlobNotFoundError, is_image_id
@@ -102,7 +103,7 @@ class ImagesController(Controller):
             str | None,
             Parameter(
                 description="next_cursor of the previous page, passed back unchanged; empty means the first page.",
-                schema_extra={"pattern": "^[A-Za-z0-9_-]*={0,2}$"},
+                schema_extra={"pattern": CURSOR_PATTERN},
             ),
         ] = None,
     ) -> ImagePage:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from litestar.datastructures import ResponseHeader
 from litestar.enums import ParamType
 from litestar.openapi.spec import (
+    Encoding,
     OpenAPIHeader,
     OpenAPIMediaType,
     OpenAPIResponse,
@@ -28,9 +29,14 @@ from servicekit.openapi import RETRY_AFTER
 BINARY = Schema(type=OpenAPIType.STRING, format="binary")  # type: ignore[arg-type]
 UPLOAD_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
-    properties={"image": Schema(type=OpenAPIType.STRING, format="binary", description="A JPEG or PNG file.")},  # type: ignore[arg-type]
+    properties={
+        # An empty file is a 400; the part's media type (below) says which bytes are taken.
+        "image": Schema(type=OpenAPIType.STRING, format="binary", min_length=1, description="A JPEG or PNG file.")  # type: ignore[arg-type]
+    },
     required=["image"],
 )
+# The bytes decide (the part's declared Content-Type is ignored): JPEG (MPO included) or PNG.
+UPLOAD_ENCODING = {"image": Encoding(content_type="image/jpeg, image/png")}
 THUMBNAIL_INFO_SCHEMA = Schema(
     type=OpenAPIType.OBJECT,
     properties={
@@ -98,7 +104,7 @@ class UploadOperation(Operation):
 
     def __post_init__(self) -> None:
         self.request_body = RequestBody(
-            content={"multipart/form-data": OpenAPIMediaType(schema=UPLOAD_SCHEMA)},
+            content={"multipart/form-data": OpenAPIMediaType(schema=UPLOAD_SCHEMA, encoding=UPLOAD_ENCODING)},
             required=True,
             description="Exactly one file in the field `image`.",
         )

@@ -1,4 +1,4 @@
-"""Run Schemathesis (every phase, every check, bounded examples) in process against an ASGI app."""
+"""Run Schemathesis (every phase, every check, no status tolerated, bounded examples) in process against an ASGI app."""
 
 from __future__ import annotations
 
@@ -13,7 +13,10 @@ from schemathesis.engine import Status, from_schema
 from schemathesis.engine.events import FatalError, NonFatalError, ScenarioFinished
 from schemathesis.python import asgi
 
+import tests.contract.schemathesis_hooks  # noqa: F401  (registers the generator's hooks and image strategies)
+
 MAX_RESPONSE_TIME_S = 60.0
+ALLOWED_OPERATION_KEYS = {"enabled", "request-timeout"}
 
 
 @dataclass
@@ -34,7 +37,7 @@ class Finding:
     detail: str
 
     def __str__(self) -> str:
-        return f"{self.code} {self.operation}: {self.title}: {self.detail[:400]}"
+        return f"{self.code} {self.operation}: {self.title}: {self.detail[:600]}"
 
 
 def run_schemathesis(
@@ -48,9 +51,15 @@ def run_schemathesis(
 ) -> SchemathesisRun:
     """Findings of a full run; the app's lifespan is shut down afterwards.
 
-    ``operations`` are ``[[operations]]`` tables of schemathesis.toml: per-operation tuning, for
-    rejections the schema cannot express (an opaque cursor, image bytes).
+    ``operations`` are ``[[operations]]`` tables of schemathesis.toml that may only leave an
+    operation out (``enabled = false``) or bound how long its answer is read (``request-timeout``:
+    an event stream is then checked on what it sent by then). The run is strict: no check is
+    loosened for any operation. What a schema cannot express goes to the generator
+    (``schemathesis_hooks``), not to the checks.
     """
+    for table in operations or []:
+        loosened = {key for key in table if not key.startswith(("include-", "exclude-"))} - ALLOWED_OPERATION_KEYS
+        assert not loosened, f"a strict run tunes no check: {sorted(loosened)}"
     data = {
         "seed": seed,
         "continue-on-failure": True,
@@ -89,9 +98,19 @@ def _findings(event: Any) -> Iterator[Finding]:
         for case_id, checks in event.recorder.checks.items():
             interaction = event.recorder.interactions.get(case_id)
             sent = f"{interaction.request.method} {interaction.request.uri}" if interaction else event.label
+            answer = _answer(interaction)
             for check in checks:
                 if check.status == Status.FAILURE and check.failure_info is not None:
                     failure = check.failure_info.failure
-                    yield Finding(sent or "?", failure.code or check.name, failure.title, failure.message or "")
+                    detail = f"{failure.message or ''}{answer}"
+                    yield Finding(sent or "?", failure.code or check.name, failure.title, detail)
     elif isinstance(event, (NonFatalError, FatalError)):
         yield Finding(getattr(event, "label", "?") or "?", "error", type(event).__name__, str(event.info))
+
+
+def _answer(interaction: Any) -> str:
+    """The status and the start of the body that failed a check: the finding names its cause."""
+    response = getattr(interaction, "response", None)
+    if response is None:
+        return ""
+    return f"\nAnswered {response.status_code}: {response.content[:200]!r}"

@@ -15,7 +15,7 @@ import structlog.testing
 from litestar.testing import AsyncTestClient
 from PIL import Image
 
-from contracts.captions import CaptionResponse
+from contracts.captions import MAX_NEW_TOKENS_LIMIT, CaptionResponse
 from inference.app import create_app
 from inference.captioner import Captioner
 from inference.settings import InferenceSettings
@@ -221,3 +221,12 @@ async def test_openapi_declares_the_raw_image_body_and_every_problem(fake_client
         assert set(responses[status]["content"]) == {"application/problem+json"}, status
     assert "Retry-After" in responses["503"]["headers"]
     assert "503" in schema["paths"]["/health/ready"]["get"]["responses"]
+
+
+async def test_a_model_without_a_position_limit_keeps_the_api_bound_in_the_schema(
+    fake_client: AsyncTestClient[Any],
+) -> None:
+    schema = (await fake_client.get("/docs/openapi.json")).json()
+    declared = schema["paths"]["/v1/captions"]["post"]["parameters"]
+    parameters = {parameter["name"]: parameter["schema"] for parameter in declared}
+    assert parameters["max_new_tokens"]["maximum"] == MAX_NEW_TOKENS_LIMIT

@@ -133,3 +133,14 @@ def test_blip_large_positions_report_the_api_bound(exported_model: ModelExporter
     captioner = BlipCaptioner.load(exported_model("tiny-random"), threads=1)
     captioner.generation = captioner.generation.model_copy(update={"max_positions": 512})
     assert captioner.describe().max_new_tokens_limit == MAX_NEW_TOKENS_LIMIT
+
+
+async def test_the_served_schema_bounds_max_new_tokens_by_the_loaded_model(tiny_client: AsyncTestClient[Any]) -> None:
+    """Schemathesis sent max_new_tokens=127, valid by a schema that said 128, to a model that serves 64."""
+    schema = (await tiny_client.get("/docs/openapi.json")).json()
+    declared = schema["paths"]["/v1/captions"]["post"]["parameters"]
+    parameters = {parameter["name"]: parameter["schema"] for parameter in declared}
+    assert parameters["max_new_tokens"]["maximum"] == TINY_POSITIONS
+    assert parameters["prompt"]["maxLength"] == MAX_PROMPT_CHARS
+    served = await post_image(tiny_client, make_image_bytes(), max_new_tokens=parameters["max_new_tokens"]["maximum"])
+    assert served.status_code == 200, served.text

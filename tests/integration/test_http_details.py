@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import pytest
@@ -175,3 +176,21 @@ async def test_options_lists_every_method_of_the_path(client: AsyncTestClient[An
 @pytest.mark.gateway_settings(workers=0)
 async def test_options_on_an_unknown_path_is_404(client: AsyncTestClient[Any]) -> None:
     assert (await client.options("/nowhere")).status_code == 404
+
+
+@pytest.mark.gateway_settings(workers=0)
+async def test_the_event_stream_declares_the_resume_points_it_takes(client: AsyncTestClient[Any]) -> None:
+    """Schemathesis (ST202) sent `Last-Event-ID: null` (the schema said nullable) and `?after=-43582` (the schema
+    had lost its minimum 0): both schema-valid, both 400. A header is a string or absent; `after` is 0 or more."""
+    schema = (await client.get("/docs/openapi.json")).json()
+    parameters = {parameter["name"]: parameter for parameter in schema["paths"]["/api/events"]["get"]["parameters"]}
+    header = parameters["Last-Event-ID"]["schema"]
+    assert header["type"] == "string"
+    assert "oneOf" not in header
+    assert re.fullmatch(header["pattern"], "null") is None
+    assert parameters["after"]["schema"]["minimum"] == 0
+    assert {"type": "null"} in parameters["after"]["schema"]["oneOf"]  # `after=null` is read as no value
+    for request in [{"headers": {"Last-Event-ID": "null"}}, {"params": {"after": -1}}]:
+        response = await client.get("/api/events", **request)
+        assert response.status_code == 400
+        problem_of(response)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import io
+import re
 import time
 from typing import Any
 from unittest.mock import ANY
@@ -44,7 +45,19 @@ async def test_list_filters_by_status(client: AsyncTestClient[Any]) -> None:
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": 0}, {"limit": 501}, {"limit": "ten"}, {"status": "done"}, {"cursor": "!!!"}, {"cursor": "bm9wZQ"}],
+    [
+        {"limit": 0},
+        {"limit": 501},
+        {"limit": "ten"},
+        {"status": "done"},
+        {"cursor": "!!!"},
+        {"cursor": "bm9wZQ"},
+        {"cursor": "=="},  # the old published pattern admitted these (schemathesis ST202)
+        {"cursor": "j"},
+        {"cursor": "0" * 45},
+        {"cursor": "0" * 47},
+        {"cursor": "A" * 46},
+    ],
 )
 @pytest.mark.gateway_settings(workers=0)
 async def test_invalid_list_query_is_400(client: AsyncTestClient[Any], params: dict[str, Any]) -> None:
@@ -280,3 +293,19 @@ async def test_openapi_schema_and_docs_are_served(client: AsyncTestClient[Any]) 
     paths = set(schema["paths"])
     assert {"/api/images", "/api/images/{image_id}", "/api/stats", "/health/ready"} <= paths
     assert (await client.get("/docs")).status_code == 200
+
+
+@pytest.mark.gateway_settings(workers=0)
+async def test_every_cursor_the_schema_admits_is_a_page(client: AsyncTestClient[Any]) -> None:
+    """The published pattern is exactly what the server takes: a real cursor matches it, a forged one is a page."""
+    for _ in range(3):
+        await upload(client)
+    schema = (await client.get("/docs/openapi.json")).json()
+    declared = {parameter["name"]: parameter for parameter in schema["paths"]["/api/images"]["get"]["parameters"]}
+    pattern = declared["cursor"]["schema"]["pattern"]
+    first = (await client.get("/api/images", params={"limit": 1})).json()
+    assert re.fullmatch(pattern, first["next_cursor"])
+    for forged in ["", "0" * 46, "f" * 46, "0123456789abcdef" * 2 + "0" * 14]:
+        assert re.fullmatch(pattern, forged)
+        response = await client.get("/api/images", params={"cursor": forged})
+        assert response.status_code == 200, (forged, response.text)
