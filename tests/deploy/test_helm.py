@@ -188,3 +188,26 @@ def test_the_autoscaler_owns_the_inference_replica_count_when_enabled(rendered: 
     (metric,) = autoscaler["spec"]["metrics"]
     assert metric["resource"]["name"] == "cpu"
     assert "cpu" in container(inference, "inference")["resources"]["requests"], "CPU utilization needs a request"
+
+
+def test_gpu_replicas_run_the_gpu_image_on_cuda_with_one_gpu_each() -> None:
+    rendered = render(VALUE_SETS["gpu"])
+    pod = rendered.deployment("inference")["spec"]["template"]["spec"]
+    inference = container(rendered.deployment("inference"), "inference")
+    assert inference["image"].startswith("image-pipeline-inference-gpu:")
+    assert {item["image"] for item in pod["initContainers"]} == {inference["image"]}, "one image to pull"
+    assert inference["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert "cpu" in inference["resources"]["requests"], "the autoscaler's CPU utilization needs a request"
+    env = plain_env(inference)
+    assert env["INFERENCE_DEVICE"] == "cuda", "a pod without a usable GPU must say so, not serve from the CPU"
+    assert env["INFERENCE_MAX_BATCH"] == "16"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+
+
+@pytest.mark.parametrize("values", ["default", "scaled-int8"])
+def test_cpu_replicas_ask_for_no_gpu_and_run_on_the_cpu(values: str) -> None:
+    inference = container(render(VALUE_SETS[values]).deployment("inference"), "inference")
+    assert "nvidia.com/gpu" not in str(inference["resources"])
+    assert plain_env(inference)["INFERENCE_DEVICE"] == "cpu"
+    assert not inference["image"].startswith("image-pipeline-inference-gpu")
