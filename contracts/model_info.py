@@ -28,7 +28,7 @@ class ModelInfo(BaseModel):
 
     name: str
     revision: str | None = None
-    precision: str = Field(description='"fp32" or "int8".')
+    precision: str = Field(description='"fp32", "int8" or "fp16".')
     execution_providers: list[str] = Field(description="The same list as `providers` (the older name).")
     providers: list[str] = Field(
         default_factory=list,

@@ -27,7 +27,7 @@ class InferenceSettings(BaseSettings):
     port: int = Field(default=3000, ge=0, le=65535)
     model: str = Field(default=DEFAULT_MODEL, description="Hub id, local HF dir, exported dir, or tiny-random.")
     model_dir: Path = Field(default=Path("./models"), description="Where exports are cached.")
-    precision: Literal["fp32", "int8"] = "fp32"
+    precision: Literal["fp32", "int8", "fp16"] = Field(default="fp32", description="fp16 is for CUDA.")
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="auto: CUDA when onnxruntime has it, else CPU; cuda: refuse to start without it."
     )
