@@ -115,14 +115,17 @@ def greedy_decode(
 
     ``min_new_tokens`` forbids ``eos`` until that many tokens exist (transformers' meaning). With
     ``rows``, finished rows leave the batch; without, they are decoded along (fed ``pad``) and ignored.
+    ``device`` (``cpu`` or ``cuda``) is where the new cache is kept, that of the decoder's session.
     """
     batch = next(iter(cross.values())).shape()[0]
     prefix = [config.bos_token_id, *prompt_ids]
     input_ids = np.array([prefix] * batch, dtype=np.int64)
-    empty = np.zeros((batch, config.num_heads, 0, config.head_size), dtype=cache_dtype(decoder))
-    empty_value = ort.OrtValue.ortvalue_from_numpy(empty, device)
+    # The first step's cache is empty: a host value (no bytes to copy) rather than a zero-size device allocation.
+    empty = ort.OrtValue.ortvalue_from_numpy(
+        np.zeros((batch, config.num_heads, 0, config.head_size), dtype=cache_dtype(decoder))
+    )
     past_names = cache_names("past", config.num_layers)
-    state = dict.fromkeys(past_names, empty_value) | cross
+    state = dict.fromkeys(past_names, empty) | cross
     step = DecoderStep(decoder, cache_names("present", config.num_layers), device)
     tokens = [list(prefix) for _ in range(batch)]
     alive = np.arange(batch)  # the original row of each row still in the batch
