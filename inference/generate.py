@@ -125,13 +125,14 @@ def greedy_decode(
         np.zeros((batch, config.num_heads, 0, config.head_size), dtype=cache_dtype(decoder))
     )
     past_names = cache_names("past", config.num_layers)
-    state = dict.fromkeys(past_names, empty) | cross
+    past = dict.fromkeys(past_names, empty)
     step = DecoderStep(decoder, cache_names("present", config.num_layers), device)
+    step.bind(cross)
     tokens = [list(prefix) for _ in range(batch)]
     alive = np.arange(batch)  # the original row of each row still in the batch
     finished = np.zeros(batch, dtype=bool)
     for index in range(max_new_tokens):
-        logits, presents = step(input_ids, state)
+        logits, presents = step(input_ids, past)
         if index < min_new_tokens:
             logits[:, config.eos_token_id] = -np.inf
         next_ids = np.argmax(logits, axis=-1)
@@ -141,10 +142,13 @@ def greedy_decode(
         finished[alive] |= next_ids == config.eos_token_id
         if finished.all() or index + 1 == max_new_tokens:
             break
-        state |= dict(zip(past_names, presents, strict=True))
+        past = dict(zip(past_names, presents, strict=True))
         if rows is not None and finished[alive].any():
             keep = np.flatnonzero(~finished[alive])
-            state, alive, next_ids = rows.keep(state, keep), alive[keep], next_ids[keep]
+            kept = rows.keep(past | cross, keep)
+            past, cross = {name: kept[name] for name in past}, {name: kept[name] for name in cross}
+            step.bind(cross)
+            alive, next_ids = alive[keep], next_ids[keep]
         input_ids = np.where(finished[alive], config.pad_token_id, next_ids).astype(np.int64)[:, None]
     return [Generated(token_ids=row, new_tokens=len(row) - len(prefix)) for row in tokens]
 
@@ -157,10 +161,14 @@ class DecoderStep:
         self.decoder, self.present_names, self.device = decoder, present_names, device
         self.binding = decoder.io_binding()
 
-    def __call__(self, input_ids: NDArray[np.int64], state: dict[str, Any]) -> tuple[NDArray[np.float32], list[Any]]:
-        self.binding.bind_cpu_input("input_ids", input_ids)
-        for name, value in state.items():
+    def bind(self, values: dict[str, Any]) -> None:
+        """Inputs that stay bound from step to step (the cross keys/values, until rows leave the batch)."""
+        for name, value in values.items():
             self.binding.bind_ortvalue_input(name, value)
+
+    def __call__(self, input_ids: NDArray[np.int64], past: dict[str, Any]) -> tuple[NDArray[np.float32], list[Any]]:
+        self.binding.bind_cpu_input("input_ids", input_ids)
+        self.bind(past)
         self.binding.bind_output("logits", "cpu")
         for name in self.present_names:
             self.binding.bind_output(name, self.device)
