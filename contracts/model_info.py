@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 MODEL_INFO_PATH = "/v1/model"
@@ -12,7 +14,9 @@ class BatchingInfo(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    max_batch: int = Field(ge=1)
+    max_batch: int = Field(
+        ge=1, description="INFERENCE_MAX_BATCH, or its default for the device: 1 on CPU, 16 on CUDA."
+    )
     max_wait_ms: float = Field(ge=0)
     queue_size: int = Field(ge=1)
 
@@ -24,8 +28,16 @@ class ModelInfo(BaseModel):
 
     name: str
     revision: str | None = None
-    precision: str = Field(description='"fp32" or "int8".')
-    execution_providers: list[str]
+    precision: str = Field(description='"fp32", "int8" or "fp16".')
+    execution_providers: list[str] = Field(description="The same list as `providers` (the older name).")
+    providers: list[str] = Field(
+        default_factory=list,
+        description="Execution providers the model's onnxruntime sessions really have, in priority order; "
+        "empty until the model is loaded.",
+    )
+    device: Literal["cpu", "cuda"] | None = Field(
+        default=None, description="Where the model runs (cuda only with the CUDA provider); null until loaded."
+    )
     batching: BatchingInfo
     is_test_model: bool = Field(description="True for the random `tiny-random` test model.")
     ready: bool

@@ -28,7 +28,6 @@ from inference.errors import InvalidRequestError, ModelLoadFailedError, ModelNot
 from inference.export_names import is_test_model_name
 from inference.openapi import NOT_READY, CaptionOperation, caption_problems
 from inference.preprocess import decode_image
-from inference.sessions import available_providers
 from inference.state import InferenceServices, ModelPhase, ModelState
 
 log = structlog.get_logger("inference.api")
@@ -104,16 +103,20 @@ class InferenceController(Controller):
             name=settings.model,
             revision=None,
             precision=settings.precision,
-            execution_providers=available_providers(),
+            providers=[],
             is_test_model=is_test_model_name(settings.model),
         )
         return ModelInfo(
             name=described.name,
             revision=described.revision,
             precision=described.precision,
-            execution_providers=described.execution_providers,
+            execution_providers=described.providers,
+            providers=described.providers,
+            device=described.device,
             batching=BatchingInfo(
-                max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms, queue_size=settings.queue_size
+                max_batch=settings.max_batch_on(described.device or settings.device),
+                max_wait_ms=settings.max_wait_ms,
+                queue_size=settings.queue_size,
             ),
             is_test_model=described.is_test_model,
             ready=model.ready,

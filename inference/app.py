@@ -22,6 +22,7 @@ from inference.model_files import ModelFilesError
 from inference.model_source import ModelUnavailableError, resolve_model_dir
 from inference.openapi import ServedModelSchemaPlugin
 from inference.problems import EXCEPTION_HANDLERS
+from inference.sessions import DeviceUnavailableError
 from inference.settings import InferenceSettings
 from inference.state import InferenceServices, ModelPhase, ModelState
 from servicekit.apidocs import api_docs_plugins
@@ -38,10 +39,10 @@ async def load_model(services: InferenceServices, captioner: Captioner | None) -
     try:
         if captioner is None:
             model_dir = await resolve_model_dir(settings)
-            captioner = await anyio.to_thread.run_sync(BlipCaptioner.load, model_dir, settings.threads)
+            captioner = await anyio.to_thread.run_sync(BlipCaptioner.load, model_dir, settings.threads, settings.device)
         warm_up = Image.new("RGB", (WARM_UP_SIZE_PX, WARM_UP_SIZE_PX), (128, 128, 128))
         await anyio.to_thread.run_sync(captioner.caption_batch, [warm_up], None, 2)
-    except (ModelUnavailableError, ModelFilesError, OSError) as exc:
+    except (ModelUnavailableError, ModelFilesError, DeviceUnavailableError, OSError) as exc:
         state.phase, state.detail = ModelPhase.FAILED, f"No model can be served: {exc}"
         log.error("model_unavailable", model=settings.model, reason=str(exc))  # noqa: TRY400 (the reason is enough)
         return
@@ -54,12 +55,14 @@ async def load_model(services: InferenceServices, captioner: Captioner | None) -
         )
         log.exception("model_load_failed", model=settings.model)
         return
+    description = captioner.describe()
     batcher = Batcher(
-        captioner, services.metrics, max_batch=settings.max_batch, max_wait_ms=settings.max_wait_ms,
-        queue_size=settings.queue_size, request_timeout_s=settings.request_timeout_s,
+        captioner, services.metrics, max_batch=settings.max_batch_on(description.device or "cpu"),
+        max_wait_ms=settings.max_wait_ms, queue_size=settings.queue_size, request_timeout_s=settings.request_timeout_s,
     )  # fmt: skip
     batcher.start()
-    state.captioner, state.batcher, state.description = captioner, batcher, captioner.describe()
+    state.captioner, state.batcher, state.description = captioner, batcher, description
+    services.metrics.observe_providers(description.providers, description.device or "cpu")
     state.detail = "The model is loaded and warmed up."
     if state.description.is_test_model:
         state.detail += " It is the random tiny-random TEST model: its captions are nonsense words."

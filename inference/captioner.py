@@ -12,7 +12,7 @@ from PIL import Image
 
 from contracts.captions import MAX_NEW_TOKENS_LIMIT
 from inference.errors import BeyondModelLimitError
-from inference.generate import OnnxSession, cross_attention_cache, greedy_decode
+from inference.generate import OnnxSession, RowGather, cross_attention_cache, greedy_decode
 from inference.model_files import (
     DECODER_FILE,
     TOKENIZER_FILE,
@@ -25,7 +25,7 @@ from inference.model_files import (
     load_preprocess,
 )
 from inference.preprocess import pixel_values
-from inference.sessions import available_providers, create_session
+from inference.sessions import Device, DeviceSetting, create_session, device_of
 from inference.tokenizer import CaptionTokenizer
 
 
@@ -41,9 +41,12 @@ class ModelDescription:
     name: str
     revision: str | None
     precision: str
-    execution_providers: list[str]
+    providers: list[str]
+    """The execution providers the model's sessions really have, in priority order."""
     is_test_model: bool
     max_new_tokens_limit: int | None = None
+    device: Device | None = None
+    """Where the decode loop keeps its tensors; None until a model is loaded."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,7 @@ class BlipCaptioner:
         tokenizer: CaptionTokenizer,
         preprocess: PreprocessConfig,
         generation: GenerationConfig,
+        rows: RowGather | None = None,
     ) -> None:
         self.manifest = manifest
         self.vision = vision
@@ -123,20 +127,27 @@ class BlipCaptioner:
         self.tokenizer = tokenizer
         self.preprocess = preprocess
         self.generation = generation
-        self.providers = available_providers()
+        self.rows = rows
+        self.providers = list(dict.fromkeys([*vision.get_providers(), *decoder.get_providers()]))
+        self.device: Device = device_of(decoder.get_providers())
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: Path, threads: int) -> BlipCaptioner:
-        """Check every file's hash against the manifest, then create the sessions once."""
+    def load(cls, model_dir: Path, threads: int, device: DeviceSetting = "auto") -> BlipCaptioner:
+        """Check every file's hash against the manifest, then create the sessions once on ``device``
+        (``DeviceUnavailableError`` when ``cuda`` is asked for and not had)."""
         manifest = load_manifest(model_dir, verify=True)
+        generation = load_generation(model_dir)
+        decoder = create_session(model_dir / DECODER_FILE, threads, device)
+        gather = create_session(RowGather.model_for(decoder, generation.num_layers), threads, device)
         return cls(
             manifest=manifest,
-            vision=create_session(model_dir / VISION_FILE, threads),
-            decoder=create_session(model_dir / DECODER_FILE, threads),
+            vision=create_session(model_dir / VISION_FILE, threads, device),
+            decoder=decoder,
             tokenizer=CaptionTokenizer(model_dir / TOKENIZER_FILE),
             preprocess=load_preprocess(model_dir),
-            generation=load_generation(model_dir),
+            generation=generation,
+            rows=RowGather.for_session(gather, generation.num_layers, device_of(decoder.get_providers())),
         )
 
     def default_max_new_tokens(self, prompt_ids: list[int]) -> int:
@@ -160,11 +171,13 @@ class BlipCaptioner:
             prompt_ids = self.tokenizer.encode_prompt(prompt) if prompt else []
             preprocess_ms = _ms_since(started)
             started = time.perf_counter()
-            cross = cross_attention_cache(self.vision, pixels, self.generation.num_layers)
+            cross = cross_attention_cache(self.vision, pixels, self.generation.num_layers, self.device)
             encode_ms = _ms_since(started)
             started = time.perf_counter()
             budget = self.token_budget(prompt_ids, max_new_tokens)
-            generated = greedy_decode(self.decoder, cross, prompt_ids, self.generation, budget)
+            generated = greedy_decode(
+                self.decoder, cross, prompt_ids, self.generation, budget, rows=self.rows, device=self.device
+            )
             results = [
                 CaptionResult(self.tokenizer.decode(row.token_ids), row.token_ids, row.new_tokens) for row in generated
             ]
@@ -175,9 +188,10 @@ class BlipCaptioner:
             name=self.manifest.source_model,
             revision=self.manifest.revision,
             precision=self.manifest.precision,
-            execution_providers=self.providers,
+            providers=self.providers,
             is_test_model=self.manifest.is_test_model,
             max_new_tokens_limit=self.max_new_tokens_limit,
+            device=self.device,
         )
 
     @property

@@ -35,6 +35,14 @@ class InferenceMetrics:
             buckets=LATENCY_BUCKETS_S, registry=self.registry,
         )  # fmt: skip
         self.ready = Gauge("inference_ready", "1 once the model is loaded and warmed up.", registry=self.registry)
+        self.execution_provider = Gauge(
+            "inference_execution_provider", "1 for each execution provider the model's sessions really have.",
+            ["provider", "device"], registry=self.registry,
+        )  # fmt: skip
+
+    def observe_providers(self, providers: list[str], device: str) -> None:
+        for provider in providers:
+            self.execution_provider.labels(provider, device).set(1)
 
     def observe_timings(self, timings: BatchTimings) -> None:
         self.stage_seconds.labels("preprocess").observe(timings.preprocess_ms / 1000)

@@ -1,24 +1,40 @@
-"""onnxruntime session construction: providers, threads and options, decided once at start."""
+"""onnxruntime session construction: device, providers, threads and options, decided once at start."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
+from typing import Literal
 
 import onnxruntime as ort
 
-PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+CUDA_PROVIDER = "CUDAExecutionProvider"
+CPU_PROVIDER = "CPUExecutionProvider"
+DeviceSetting = Literal["auto", "cpu", "cuda"]
+Device = Literal["cpu", "cuda"]
 
 
-def available_providers() -> list[str]:
-    """The CUDA provider when this onnxruntime build has it, then the CPU one."""
-    available = set(ort.get_available_providers())
-    return [provider for provider in PREFERRED_PROVIDERS if provider in available]
+class DeviceUnavailableError(Exception):
+    """``INFERENCE_DEVICE=cuda`` and a session without the CUDA execution provider; one sentence saying why."""
 
 
-def create_session(path: Path, threads: int) -> ort.InferenceSession:
-    """One session: intra-op threads = ``threads``, one inter-op thread, sequential execution,
-    every graph optimization, and no spinning threads (no latency cost measured here, and it
-    leaves the CPU to the gateway on a shared host)."""
+def requested_providers(device: DeviceSetting, available: Collection[str]) -> list[str]:
+    """``cuda``: CUDA first (the CPU provider runs what CUDA has no kernel for); ``cpu``: CPU only;
+    ``auto``: CUDA when the onnxruntime build has it (``available``), else CPU."""
+    if device == "cpu" or (device == "auto" and CUDA_PROVIDER not in available):
+        return [CPU_PROVIDER]
+    return [CUDA_PROVIDER, CPU_PROVIDER]
+
+
+def device_of(providers: list[str]) -> Device:
+    """Where a session with these providers keeps its tensors."""
+    return "cuda" if CUDA_PROVIDER in providers else "cpu"
+
+
+def session_options(threads: int) -> ort.SessionOptions:
+    """Intra-op threads = ``threads``, one inter-op thread, sequential execution, every graph
+    optimization, and no spinning threads (no latency cost measured here, and it leaves the CPU to
+    the gateway on a shared host)."""
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
@@ -27,4 +43,27 @@ def create_session(path: Path, threads: int) -> ort.InferenceSession:
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     options.log_severity_level = 3
-    return ort.InferenceSession(str(path), sess_options=options, providers=available_providers())
+    return options
+
+
+def create_session(model: Path | bytes, threads: int, device: DeviceSetting = "auto") -> ort.InferenceSession:
+    """One session on ``device``; with ``cuda``, ``DeviceUnavailableError`` unless the session really
+    got the CUDA provider (onnxruntime falls back to the CPU silently when CUDA cannot be loaded)."""
+    available = ort.get_available_providers()
+    if device == "cuda" and CUDA_PROVIDER not in available:
+        raise DeviceUnavailableError(
+            f"INFERENCE_DEVICE=cuda, but this onnxruntime build ({ort.__version__}, providers "
+            f"{', '.join(available)}) has no CUDA execution provider: install the `gpu` extra "
+            "(onnxruntime-gpu) in place of onnxruntime, or set INFERENCE_DEVICE=auto or cpu."
+        )
+    source = str(model) if isinstance(model, Path) else model
+    session = ort.InferenceSession(
+        source, sess_options=session_options(threads), providers=requested_providers(device, available)
+    )
+    if device == "cuda" and CUDA_PROVIDER not in session.get_providers():
+        raise DeviceUnavailableError(
+            f"INFERENCE_DEVICE=cuda, but onnxruntime {ort.__version__} could not start its CUDA execution provider "
+            "(no GPU visible, or the CUDA and cuDNN libraries it needs are missing; its log says which), "
+            "so the session got only the CPU: fix the GPU setup, or set INFERENCE_DEVICE=auto or cpu."
+        )
+    return session

@@ -1,4 +1,7 @@
-"""``python -m inference.export --model <hub id | HF dir | tiny-random> --output <dir> [--precision fp32|int8]``."""
+"""``python -m inference.export --model <hub id | HF dir | tiny-random> --output <dir> [--precision P]``.
+
+``P``: fp32 (default), int8 (dynamic quantization, CPU) or fp16 (for the CUDA execution provider).
+"""
 
 from __future__ import annotations
 
@@ -32,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inference.export", description=__doc__)
     parser.add_argument("--model", required=True, help="hub id, local Hugging Face model dir, or tiny-random")
     parser.add_argument("--output", required=True, type=Path, help="dir to write the exported model to")
-    parser.add_argument("--precision", choices=("fp32", "int8"), default="fp32")
+    parser.add_argument(
+        "--precision", choices=("fp32", "int8", "fp16"), default="fp32", help="fp16: for the CUDA execution provider"
+    )
     parser.add_argument("--if-missing", action="store_true", help="do nothing when --output is already an export")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -45,6 +45,7 @@ log = logging.getLogger("inference.export")
 OPSET = 17
 PARITY_TOLERANCE = 1e-3
 DEFAULT_MAX_LENGTH = 20
+PRECISIONS = ("fp32", "int8", "fp16")
 
 
 class ExportError(Exception):
@@ -87,8 +88,8 @@ def _load_failure(model: str, source: Path | str, exc: OSError) -> str:
 
 def export_model(model: str, output: Path, precision: str = "fp32", token: str | None = None) -> Path:
     """Export ``model`` into ``output`` (replaced atomically: a half-written dir is never left)."""
-    if precision not in ("fp32", "int8"):
-        raise ExportError(f"Unknown precision '{precision}'; use fp32 or int8.")
+    if precision not in PRECISIONS:
+        raise ExportError(f"Unknown precision '{precision}'; use fp32, int8 or fp16.")
     output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch:
@@ -102,6 +103,8 @@ def export_model(model: str, output: Path, precision: str = "fp32", token: str |
             _export_decoder(blip, staging / DECODER_FILE)
         if precision == "int8":
             _quantize(staging)
+        elif precision == "fp16":
+            _to_fp16(staging)
         _write_side_files(blip, image_processor, tokenizer, staging)
         _write_manifest(blip, model, precision, staging)
         if is_tiny_model(model):
@@ -178,6 +181,15 @@ def _quantize(staging: Path) -> None:
         int8 = staging / f"{name}.int8"
         quantize_dynamic(fp32, int8, op_types_to_quantize=["MatMul", "Gemm"], weight_type=QuantType.QInt8)
         int8.replace(fp32)
+
+
+def _to_fp16(staging: Path) -> None:
+    from inference.export.fp16 import Fp16MismatchError, convert_to_fp16
+
+    try:
+        convert_to_fp16(staging)
+    except Fp16MismatchError as exc:
+        raise ExportError(str(exc)) from exc
 
 
 def _write_side_files(blip: BlipForConditionalGeneration, image_processor: Any, tokenizer: Any, staging: Path) -> None:

@@ -17,7 +17,8 @@ from tests.deploy.tools import ROOT, venv_tool
 
 CHART = ROOT / "deploy" / "helm" / "image-pipeline"
 SECOND_VALUES = CHART / "ci" / "scaled-int8-values.yaml"
-VALUE_SETS = {"default": (), "scaled-int8": (str(SECOND_VALUES),)}
+GPU_VALUES = CHART / "ci" / "gpu-values.yaml"
+VALUE_SETS = {"default": (), "scaled-int8": (str(SECOND_VALUES),), "gpu": (str(GPU_VALUES),)}
 # The oldest Kubernetes release still maintained when the chart was written; the schemas ship with
 # kubernetes-validate, nothing is downloaded.
 KUBERNETES_VERSION = "1.31.0"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import tomllib
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -24,7 +25,11 @@ BUILDS = {
     for name, service in merge(load(COMPOSE_FILE), load(SCALE_FILE))["services"].items()
     if "build" in service
 }
-DOCKERFILES = sorted({(ROOT / build["context"] / build["dockerfile"]).resolve() for build in BUILDS.values()})
+GPU_DOCKERFILE = ROOT / "docker" / "inference-gpu.Dockerfile"  # not in compose: it needs a GPU host
+DOCKERFILES = sorted(
+    {(ROOT / build["context"] / build["dockerfile"]).resolve() for build in BUILDS.values()} | {GPU_DOCKERFILE}
+)
+CUDA_BASE = re.compile(r"nvidia/cuda:(\d+)\.\d+\.\d+-cudnn-runtime-ubuntu\d+\.\d+")
 
 
 @pytest.mark.parametrize("service", sorted(BUILDS))
@@ -71,7 +76,14 @@ def test_images_use_pinned_slim_bases_and_run_as_a_non_root_user(dockerfile: Pat
     stages = parse_dockerfile(dockerfile)
     names = {stage.name for stage in stages}
     for stage in stages:
-        assert stage.base in names or stage.base == "python:3.11-slim-bookworm", stage.base
+        if dockerfile == GPU_DOCKERFILE:  # CUDA and cuDNN come with NVIDIA's runtime image, pinned to a release
+            assert stage.base in names or CUDA_BASE.fullmatch(stage.base), stage.base
+        else:
+            assert stage.base in names or stage.base == "python:3.11-slim-bookworm", stage.base
+        for arguments in stage.arguments_of("COPY"):
+            image = re.search(r"--from=(\S+)", arguments)
+            if image and image[1] not in names:
+                assert re.search(r":\d+\.\d+\.\d+$", image[1]), f"{image[1]} is not pinned to a release"
     final_stages = [stage for stage in stages if stage.arguments_of("CMD")]
     assert final_stages
     for stage in final_stages:
@@ -80,11 +92,18 @@ def test_images_use_pinned_slim_bases_and_run_as_a_non_root_user(dockerfile: Pat
         assert users[-1].split(":")[0] not in {"root", "0"}
 
 
-@pytest.mark.parametrize(("service", "variable"), [("gateway", "GATEWAY_PORT"), ("inference", "INFERENCE_PORT")])
+@pytest.mark.parametrize(
+    ("dockerfile", "service", "variable"),
+    [
+        ("gateway.Dockerfile", "gateway", "GATEWAY_PORT"),
+        ("inference.Dockerfile", "inference", "INFERENCE_PORT"),
+        ("inference-gpu.Dockerfile", "inference", "INFERENCE_PORT"),
+    ],
+)
 def test_serving_images_expose_the_port_they_listen_on_and_check_a_real_readiness_route(
-    service: str, variable: str
+    dockerfile: str, service: str, variable: str
 ) -> None:
-    final = parse_dockerfile(ROOT / "docker" / f"{service}.Dockerfile")[-1]
+    final = parse_dockerfile(ROOT / "docker" / dockerfile)[-1]
     default_port = re.search(rf"{variable}=(\d+)", " ".join(final.arguments_of("ENV")))
     assert default_port, f"the image sets {variable}"
     assert final.arguments_of("EXPOSE") == [default_port[1]]
@@ -114,6 +133,31 @@ def test_the_image_an_inference_replica_runs_never_installs_torch(service: str) 
         assert "torch" not in command.lower(), command
         assert "export" not in command, command
     assert any("find_spec('torch') is None" in run for run in runs), "the build should prove torch is absent"
+
+
+def test_the_gpu_image_installs_onnxruntime_gpu_alone_and_proves_it_in_the_build() -> None:
+    stages = parse_dockerfile(GPU_DOCKERFILE)
+    assert stages[-1].name == "runtime", "runtime must be the default target"
+    runs = [run for stage in stage_closure(stages, "runtime") for run in stage.arguments_of("RUN")]
+    installs = pip_installs(runs)
+    assert any('".[gpu]"' in command for command in installs)
+    for command in installs:  # the CPU onnxruntime (the inference and export extras) would shadow the GPU one
+        assert not re.search(r"\.\[[^]]*\b(inference|export)\b", command), command
+        assert "torch" not in command.lower(), command
+    proof = " ".join(runs)
+    assert "'CUDAExecutionProvider' in onnxruntime.get_available_providers()" in proof
+    assert "find_spec('torch') is None" in proof
+    assert "d.metadata['Name'] == 'onnxruntime'" in proof
+    assert "INFERENCE_DEVICE=cuda" in " ".join(stages[-1].arguments_of("ENV")), "no silent CPU fallback"
+
+
+def test_the_gpu_extra_replaces_the_cpu_runtime_with_the_same_companions() -> None:
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["optional-dependencies"]
+    gpu = {requirement.split("==")[0]: requirement for requirement in extras["gpu"]}
+    inference = {requirement.split("==")[0]: requirement for requirement in extras["inference"]}
+    assert "onnxruntime" not in gpu
+    assert re.fullmatch(r"onnxruntime-gpu==\d+\.\d+\.\d+", gpu.pop("onnxruntime-gpu"))
+    assert gpu == {name: pin for name, pin in inference.items() if name != "onnxruntime"}
 
 
 def test_the_export_image_installs_the_cpu_build_of_torch() -> None:

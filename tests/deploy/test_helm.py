@@ -129,10 +129,18 @@ def test_a_missing_required_credential_stops_the_render_with_what_to_set() -> No
     assert "GATEWAY_S3_SECRET_ACCESS_KEY is required: set gateway.secrets.s3SecretAccessKey.value" in result.stderr
 
 
-def test_values_outside_the_schema_are_refused_before_anything_renders() -> None:
+@pytest.mark.parametrize("setting", ["inference.precision=fp8", "inference.gpu.count=0"])
+def test_values_outside_the_schema_are_refused_before_anything_renders(setting: str) -> None:
+    result = helm("template", "rel", str(CHART), "--set", setting)
+    assert result.returncode != 0
+    assert setting.split("=")[0] in result.stderr, result.stderr
+
+
+def test_fp16_without_gpu_replicas_stops_the_render_with_what_to_set() -> None:
+    # fp16 is for the GPU replicas only: on the CPU it is neither sized nor measured
     result = helm("template", "rel", str(CHART), "--set", "inference.precision=fp16")
     assert result.returncode != 0
-    assert "inference.precision" in result.stderr
+    assert "inference.precision=fp16 is for GPU replicas: set inference.gpu.enabled=true" in result.stderr
 
 
 def test_every_probe_asks_a_real_route_of_its_app_on_a_declared_port(rendered: Rendered) -> None:
@@ -188,3 +196,27 @@ def test_the_autoscaler_owns_the_inference_replica_count_when_enabled(rendered: 
     (metric,) = autoscaler["spec"]["metrics"]
     assert metric["resource"]["name"] == "cpu"
     assert "cpu" in container(inference, "inference")["resources"]["requests"], "CPU utilization needs a request"
+
+
+def test_gpu_replicas_run_the_gpu_image_on_cuda_with_one_gpu_each() -> None:
+    rendered = render(VALUE_SETS["gpu"])
+    pod = rendered.deployment("inference")["spec"]["template"]["spec"]
+    inference = container(rendered.deployment("inference"), "inference")
+    assert inference["image"].startswith("image-pipeline-inference-gpu:")
+    assert {item["image"] for item in pod["initContainers"]} == {inference["image"]}, "one image to pull"
+    assert inference["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert "cpu" in inference["resources"]["requests"], "the autoscaler's CPU utilization needs a request"
+    env = plain_env(inference)
+    assert env["INFERENCE_DEVICE"] == "cuda", "a pod without a usable GPU must say so, not serve from the CPU"
+    assert env["INFERENCE_MAX_BATCH"] == "16"
+    assert env["INFERENCE_PRECISION"] == "fp16"
+    assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
+    assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
+
+
+@pytest.mark.parametrize("values", ["default", "scaled-int8"])
+def test_cpu_replicas_ask_for_no_gpu_and_run_on_the_cpu(values: str) -> None:
+    inference = container(render(VALUE_SETS[values]).deployment("inference"), "inference")
+    assert "nvidia.com/gpu" not in str(inference["resources"])
+    assert plain_env(inference)["INFERENCE_DEVICE"] == "cpu"
+    assert not inference["image"].startswith("image-pipeline-inference-gpu")

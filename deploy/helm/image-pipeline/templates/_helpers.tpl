@@ -62,13 +62,24 @@ fails the render with a sentence saying what to set. A value never appears in a 
 {{- end }}
 {{- end -}}
 
-{{/* Resources of the inference container: explicit values win, else the row for the precision. */}}
+{{/* Resources of the inference container: explicit values win, else gpu.resources plus the GPUs
+(a limit only: an extended resource's request defaults to it), else the row for the precision. */}}
 {{- define "image-pipeline.inferenceResources" -}}
-{{- if .Values.inference.resources -}}
-{{ toYaml .Values.inference.resources }}
+{{- $inference := .Values.inference -}}
+{{- if $inference.resources -}}
+{{ toYaml $inference.resources }}
+{{- else if $inference.gpu.enabled -}}
+{{- $limits := merge (dict "nvidia.com/gpu" $inference.gpu.count) (deepCopy ($inference.gpu.resources.limits | default dict)) -}}
+{{ toYaml (merge (dict "limits" $limits) (deepCopy $inference.gpu.resources)) }}
 {{- else -}}
-{{ toYaml (get .Values.inference.resourcesByPrecision .Values.inference.precision) }}
+{{ toYaml (get $inference.resourcesByPrecision $inference.precision) }}
 {{- end -}}
+{{- end -}}
+
+{{/* The inference image: the GPU build when gpu.enabled. */}}
+{{- define "image-pipeline.inferenceImage" -}}
+{{- $inference := .Values.inference -}}
+{{- include "image-pipeline.image" (dict "root" . "image" (ternary $inference.gpu.image $inference.image $inference.gpu.enabled)) -}}
 {{- end -}}
 
 {{- define "image-pipeline.podSecurityContext" -}}
