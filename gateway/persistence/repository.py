@@ -29,6 +29,7 @@ from gateway.persistence.models import (
     utc_now,
 )
 from gateway.persistence.paging import Page, decode_cursor, encode_cursor
+from gateway.persistence.search import CaptionQuery, caption_matches
 from gateway.persistence.transitions import (
     CpuStagesResult,
     FinalState,
@@ -80,10 +81,15 @@ class ImageRepository:
     def get(self, image_id: str) -> Image | None:
         return self.session.get(Image, image_id)
 
-    def list_page(self, status: ImageStatus | None, limit: int, cursor: str | None) -> Page:
+    def list_page(
+        self, status: ImageStatus | None, limit: int, cursor: str | None, search: CaptionQuery | None = None
+    ) -> Page:
+        """Newest first; only ``status`` when given, only captions holding every word of ``search`` when given."""
         query = select(Image).order_by(col(Image.created_at).desc(), col(Image.id).desc())
         if status is not None:
             query = query.where(col(Image.status) == status)
+        if search is not None:
+            query = query.where(caption_matches(self.session.get_bind().dialect.name, search))
         if cursor is not None:
             created_at, image_id = decode_cursor(cursor)
             query = query.where(

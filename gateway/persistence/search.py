@@ -1,0 +1,70 @@
+"""Caption search: ``q`` as plain words, and the condition that finds images whose caption holds them all.
+
+The index itself is the database's (migration ``0006_caption_search``): a generated ``tsvector`` column
+with a GIN index on PostgreSQL, an FTS5 table kept by triggers on SQLite. Both fold case and Latin
+accents and stem with Porter's algorithm, without stop words, so both answer the same.
+
+``q`` is never handed to a query language: it is split here into words (runs of letters and digits),
+and each word reaches the database as a bound value: quoted FTS5 strings on SQLite, ``plainto_tsquery``
+on PostgreSQL. Quotes, ``*``, ``NEAR(``, ``AND``/``OR``, ``:``, ``-`` are then separators or plain words.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import column, literal_column, select, table, text
+from sqlalchemy.sql.elements import ColumnElement, TextClause
+
+from gateway.errors import InvalidQueryError
+
+MAX_QUERY_CHARS = 200
+WORD = re.compile(r"[^\W_]+")  # letters and digits; everything else separates words, as in FTS5's unicode61
+FTS_TABLE = "images_fts"
+TSVECTOR_COLUMN = "caption_search"
+GIN_INDEX = "ix_images_caption_search"
+
+
+@dataclass(frozen=True)
+class CaptionQuery:
+    """The words of ``q``; an image matches when its caption holds every one of them."""
+
+    words: tuple[str, ...]
+
+
+def parse_query(q: str | None) -> CaptionQuery | None:
+    """``q`` as words; ``None`` for an absent or blank ``q`` (the plain list). A 400 for a ``q`` over
+    ``MAX_QUERY_CHARS`` characters or one with no letter or digit in it."""
+    if q is None or not q.strip():
+        return None
+    if len(q) > MAX_QUERY_CHARS:
+        raise InvalidQueryError(f"q is {len(q)} characters long; at most {MAX_QUERY_CHARS} are searched.")
+    words = tuple(WORD.findall(unicodedata.normalize("NFC", q)))
+    if not words:
+        raise InvalidQueryError("q has no letter or digit in it; search for words.")
+    return CaptionQuery(words=tuple(dict.fromkeys(words)))
+
+
+def caption_matches(dialect: str, query: CaptionQuery) -> ColumnElement[bool] | TextClause:
+    """The condition on ``images`` for ``query``, served by the dialect's full-text index."""
+    if dialect == "postgresql":
+        return text(
+            f"images.{TSVECTOR_COLUMN} @@ plainto_tsquery('caption_search', caption_search_text(:caption_words))"
+        ).bindparams(caption_words=" ".join(query.words))
+    # FTS5: each word a quoted string (a word holds no quote), side by side = AND.
+    match = " ".join(f'"{word}"' for word in query.words)
+    fts = table(FTS_TABLE, column("rowid"))
+    hits = select(fts.c.rowid).where(text(f"{FTS_TABLE} MATCH :caption_match").bindparams(caption_match=match))
+    return literal_column("images.rowid").in_(hits)
+
+
+def is_search_index(name: str | None, type_: str) -> bool:
+    """True for the schema objects of the search index, which the SQLModel tables do not declare
+    (a virtual table and its shadow tables on SQLite; a generated column and its GIN index on PostgreSQL)."""
+    if name is None:
+        return False
+    if type_ == "table":
+        return name == FTS_TABLE or name.startswith(f"{FTS_TABLE}_")
+    return name in (TSVECTOR_COLUMN, GIN_INDEX)
