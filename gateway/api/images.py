@@ -113,8 +113,9 @@ class ImagesController(Controller):
         q: Annotated[
             str | None,
             Parameter(
-                description=f"Words the caption must all hold (AND), at most {MAX_QUERY_CHARS} characters. Plain "
-                "words: punctuation and operators separate words; blank means the plain list.",
+                description=f"Only images whose caption holds every word of q (AND), at most {MAX_QUERY_CHARS} "
+                "characters. Plain words: punctuation and operators separate words, and a q with no letter or digit "
+                "is a 400; blank means the plain list.",
                 schema_extra={"maxLength": MAX_QUERY_CHARS},
             ),
         ] = None,

@@ -89,7 +89,7 @@ class ImageRepository:
         if status is not None:
             query = query.where(col(Image.status) == status)
         if search is not None:
-            query = query.where(caption_matches(self.session.get_bind().dialect.name, search))
+            query = query.where(caption_matches(self.session, search))
         if cursor is not None:
             created_at, image_id = decode_cursor(cursor)
             query = query.where(

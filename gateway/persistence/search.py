@@ -15,7 +15,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import column, literal_column, select, table, text
+from sqlalchemy import Select, column, literal_column, select, table, text
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
 from gateway.errors import InvalidQueryError
@@ -25,6 +26,9 @@ WORD = re.compile(r"[^\W_]+")  # letters and digits; everything else separates w
 FTS_TABLE = "images_fts"
 TSVECTOR_COLUMN = "caption_search"
 GIN_INDEX = "ix_images_caption_search"
+# Up to this many hits SQLite looks them up by rowid and sorts them; more, and it walks created_at.
+# The two costs meet near 2 * sqrt(images): 2,000 at a million.
+SQLITE_FEW_HITS = 2000
 
 
 @dataclass(frozen=True)
@@ -47,17 +51,33 @@ def parse_query(q: str | None) -> CaptionQuery | None:
     return CaptionQuery(words=tuple(dict.fromkeys(words)))
 
 
-def caption_matches(dialect: str, query: CaptionQuery) -> ColumnElement[bool] | TextClause:
-    """The condition on ``images`` for ``query``, served by the dialect's full-text index."""
-    if dialect == "postgresql":
+def caption_matches(session: Session, query: CaptionQuery) -> ColumnElement[bool] | TextClause:
+    """The condition on ``images`` for ``query``, served by the database's full-text index.
+
+    PostgreSQL's planner knows how common each word is (statistics of the tsvector column) and picks
+    the GIN index or a walk of ``created_at`` by itself. SQLite's does not, so the FTS5 hits are counted
+    first, up to ``SQLITE_FEW_HITS``: a few hits are looked up by rowid and sorted; many hits are a set
+    that a walk of the images newest first tests each row against, stopping once the page is full
+    (``+`` keeps SQLite from driving the query by the rowid set). docs/design.md, "How search works",
+    has the numbers.
+    """
+    if session.get_bind().dialect.name == "postgresql":
         return text(
             f"images.{TSVECTOR_COLUMN} @@ plainto_tsquery('caption_search', caption_search_text(:caption_words))"
         ).bindparams(caption_words=" ".join(query.words))
-    # FTS5: each word a quoted string (a word holds no quote), side by side = AND.
+    hits = sqlite_hits(query)
+    few = list(session.execute(hits.limit(SQLITE_FEW_HITS + 1)).scalars())
+    if len(few) <= SQLITE_FEW_HITS:
+        return literal_column("images.rowid").in_(few)
+    return literal_column("+images.rowid").in_(hits)
+
+
+def sqlite_hits(query: CaptionQuery) -> Select[tuple[int]]:
+    """The rowids of the images whose caption holds every word: FTS5, each word a quoted string (a word
+    holds no quote), side by side meaning AND."""
     match = " ".join(f'"{word}"' for word in query.words)
     fts = table(FTS_TABLE, column("rowid"))
-    hits = select(fts.c.rowid).where(text(f"{FTS_TABLE} MATCH :caption_match").bindparams(caption_match=match))
-    return literal_column("images.rowid").in_(hits)
+    return select(fts.c.rowid).where(text(f"{FTS_TABLE} MATCH :caption_match").bindparams(caption_match=match))
 
 
 def is_search_index(name: str | None, type_: str) -> bool:
