@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import random
 import statistics
 import time
@@ -150,7 +149,9 @@ def main() -> None:
                 made, load_s = size, load_s + time.perf_counter() - started
                 for label, q in QUERIES.items():
                     p50, p95, found = latencies_ms(database, q, args.calls)
-                    line = f"| {backend} | {size:,} | {label} (`{q}`) | {found} | {p50:.2f} | {p95:.2f} | {load_s:.0f} |"
+                    line = (
+                        f"| {backend} | {size:,} | {label} (`{q}`) | {found} | {p50:.2f} | {p95:.2f} | {load_s:.0f} |"
+                    )
                     table.append(line)
                     print(line, flush=True)
     print(f"\nCPU: {cpu_model()}; finished {utc_now():%Y-%m-%d %H:%M} UTC")

@@ -42,6 +42,10 @@ class ImageCatalog:
             lambda session: ImageRepository(session).list_page(status, limit, cursor, search)
         )
 
+    async def matches(self, image_id: str, search: CaptionQuery) -> bool:
+        """True when the image's caption holds every word of ``search``."""
+        return await self.database.read(lambda session: ImageRepository(session).matches(image_id, search))
+
     async def stats(self) -> StatsSnapshot:
         """Every aggregate of ``GET /api/stats`` but uptime, in constant time."""
         return await self.database.read(lambda session: ImageRepository(session).stats())

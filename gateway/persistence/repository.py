@@ -103,6 +103,11 @@ class ImageRepository:
         items = rows[:limit]
         return Page(items=items, next_cursor=encode_cursor(items[-1]) if has_more else None)
 
+    def matches(self, image_id: str, search: CaptionQuery) -> bool:
+        """True when the image exists and its caption holds every word of ``search``."""
+        query = select(col(Image.id)).where(col(Image.id) == image_id, caption_matches(self.session, search))
+        return self.session.execute(query).first() is not None
+
     def delete(self, image_id: str) -> bool:
         """Remove the row, whatever its status; ``image.deleted`` recorded."""
         image = self._locked(col(Image.id) == image_id)
