@@ -38,7 +38,8 @@ RARE_EVERY = 99_991
 QUERIES = {"rare word": RARE, "word in 10 %": COMMON, "two words, 10 % and ~2 %": f"{COMMON} w0003"}
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 SYLLABLES = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "si", "pe", "du", "ga", "ho", "ji", "fu", "be"]
-CREATE_GIN = "CREATE INDEX ix_images_caption_search ON images USING gin (caption_search)"  # as in migration 0006
+# The statement of migration 0006.
+CREATE_GIN = "CREATE INDEX ix_images_caption_search ON images USING gin (caption_search) WITH (fastupdate = off)"
 
 
 def vocabulary(rng: random.Random, size: int = 5000) -> list[str]:

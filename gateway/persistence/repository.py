@@ -85,6 +85,15 @@ class ImageRepository:
         self, status: ImageStatus | None, limit: int, cursor: str | None, search: CaptionQuery | None = None
     ) -> Page:
         """Newest first; only ``status`` when given, only captions holding every word of ``search`` when given."""
+        rows = list(self.session.execute(self.page_query(status, limit + 1, cursor, search)).scalars())
+        has_more = len(rows) > limit
+        items = rows[:limit]
+        return Page(items=items, next_cursor=encode_cursor(items[-1]) if has_more else None)
+
+    def page_query(
+        self, status: ImageStatus | None, limit: int, cursor: str | None, search: CaptionQuery | None
+    ) -> Select[Image]:
+        """The query of ``list_page``: keyset on (created_at, id), newest first."""
         query = select(Image).order_by(col(Image.created_at).desc(), col(Image.id).desc())
         if status is not None:
             query = query.where(col(Image.status) == status)
@@ -98,10 +107,7 @@ class ImageRepository:
                     and_(col(Image.created_at) == created_at, col(Image.id) < image_id),
                 )
             )
-        rows = list(self.session.execute(query.limit(limit + 1)).scalars())
-        has_more = len(rows) > limit
-        items = rows[:limit]
-        return Page(items=items, next_cursor=encode_cursor(items[-1]) if has_more else None)
+        return query.limit(limit)
 
     def matches(self, image_id: str, search: CaptionQuery) -> bool:
         """True when the image exists and its caption holds every word of ``search``."""
