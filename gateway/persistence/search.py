@@ -11,11 +11,12 @@ on PostgreSQL. Quotes, ``*``, ``NEAR(``, ``AND``/``OR``, ``:``, ``-`` are then s
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import Select, column, literal_column, select, table, text
+from sqlalchemy import Select, column, func, literal_column, select, table, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
@@ -26,9 +27,10 @@ WORD = re.compile(r"[^\W_]+")  # letters and digits; everything else separates w
 FTS_TABLE = "images_fts"
 TSVECTOR_COLUMN = "caption_search"
 GIN_INDEX = "ix_images_caption_search"
-# Up to this many hits SQLite looks them up by rowid and sorts them; more, and it walks created_at.
-# The two costs meet near 2 * sqrt(images): 2,000 at a million.
-SQLITE_FEW_HITS = 2000
+# SQLite: up to sqrt(3 * images) hits (at least 50) are looked up by rowid and sorted; more, and the query
+# walks created_at. Looking a hit up costs ~20 times a step of the walk, which takes ~50 * images / hits
+# steps to fill a page of 50: the two meet near sqrt(2.5 * images), 1,700 hits at a million images.
+SQLITE_FEW_HITS_MIN = 50
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def caption_matches(session: Session, query: CaptionQuery) -> ColumnElement[bool
 
     PostgreSQL's planner knows how common each word is (statistics of the tsvector column) and picks
     the GIN index or a walk of ``created_at`` by itself. SQLite's does not, so the FTS5 hits are counted
-    first, up to ``SQLITE_FEW_HITS``: a few hits are looked up by rowid and sorted; many hits are a set
+    first, up to ``sqlite_few_hits``: a few hits are looked up by rowid and sorted; many hits are a set
     that a walk of the images newest first tests each row against, stopping once the page is full
     (``+`` keeps SQLite from driving the query by the rowid set). docs/design.md, "How search works",
     has the numbers.
@@ -66,10 +68,17 @@ def caption_matches(session: Session, query: CaptionQuery) -> ColumnElement[bool
             f"images.{TSVECTOR_COLUMN} @@ plainto_tsquery('caption_search', caption_search_text(:caption_words))"
         ).bindparams(caption_words=" ".join(query.words))
     hits = sqlite_hits(query)
-    few = list(session.execute(hits.limit(SQLITE_FEW_HITS + 1)).scalars())
-    if len(few) <= SQLITE_FEW_HITS:
+    few_hits = sqlite_few_hits(session)
+    few = list(session.execute(hits.limit(few_hits + 1)).scalars())
+    if len(few) <= few_hits:
         return literal_column("images.rowid").in_(few)
     return literal_column("+images.rowid").in_(hits)
+
+
+def sqlite_few_hits(session: Session) -> int:
+    """How many hits SQLite still looks up one by one: grows with the table (its newest rowid, one probe)."""
+    newest_rowid = session.execute(select(func.max(literal_column("rowid"))).select_from(table("images"))).scalar()
+    return max(SQLITE_FEW_HITS_MIN, math.isqrt(3 * int(newest_rowid or 0)))
 
 
 def sqlite_hits(query: CaptionQuery) -> Select[tuple[int]]:

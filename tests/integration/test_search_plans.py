@@ -1,7 +1,8 @@
 """The search query uses the full-text index, never a scan of the images table: EXPLAIN on both databases.
 
-The tables hold 20,000 captioned images (made in one INSERT ... SELECT, indexed by the database's own
-triggers or generated column, then analysed), so the planners choose as they would on a real table.
+The tables hold 20,000 captioned images (made in one INSERT ... SELECT, with times in the format SQLAlchemy
+writes, indexed by the database's own triggers or generated column, then analysed), so the planners choose as
+they would on a real table.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from sqlmodel import Session
 
 from gateway.persistence.db import Database, build_engine, migrate
 from gateway.persistence.repository import ImageRepository
-from gateway.persistence.search import SQLITE_FEW_HITS, parse_query, sqlite_hits
-from tests.repository_backends import database_url_for
+from gateway.persistence.search import parse_query, sqlite_few_hits, sqlite_hits
+from tests.repository_backends import BACKENDS, database_url_for
 
 IMAGES = 20_000
 COLUMNS = (
@@ -27,7 +28,8 @@ COLUMNS = (
 SQLITE_ROWS = f"""
 WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < {IMAGES})
 INSERT INTO images ({COLUMNS})
-SELECT printf('%032x', x), 'a.jpg', 'completed', datetime('2026-01-01', '+' || x || ' seconds'), '', 'JPEG', 'RGB',
+SELECT printf('%032x', x), 'a.jpg', 'completed', datetime('2026-01-01', '+' || x || ' seconds') || '.000000', '',
+       'JPEG', 'RGB',
        1, 1, 1, printf('%064x', x), 1,
        'a photo of w' || (x % 500) || CASE WHEN x % 4 = 0 THEN ' dog' ELSE ' cat' END
        || CASE WHEN x % 10000 = 7 THEN ' zeppelin' ELSE '' END, 'completed', 1, 0
@@ -91,7 +93,7 @@ def test_postgresql_walks_created_at_for_a_common_word_and_never_scans(postgres_
 
 def test_sqlite_counts_hits_in_the_fts5_index(sqlite_images: Database) -> None:
     def probe_plan(session: Session) -> str:
-        query = sqlite_hits(parse_query("zeppelin")).limit(SQLITE_FEW_HITS + 1)  # type: ignore[arg-type]
+        query = sqlite_hits(parse_query("zeppelin")).limit(sqlite_few_hits(session) + 1)  # type: ignore[arg-type]
         sql = str(query.compile(dialect=session.get_bind().dialect, compile_kwargs={"literal_binds": True}))
         return "\n".join(str(row[-1]) for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)).all())
 
@@ -109,3 +111,25 @@ def test_sqlite_walks_created_at_against_the_fts5_hits_of_a_common_word(sqlite_i
     plan = sqlite_images.run_sync(lambda session: plan_of(session, "dog"), write=False)
     assert "SCAN images USING INDEX ix_images_created_at" in plan, plan
     assert "SCAN images_fts VIRTUAL TABLE INDEX" in plan, plan
+
+
+@pytest.fixture(params=BACKENDS)
+def any_images(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    yield from many_images(request.param, tmp_path)
+
+
+def test_common_and_rare_words_page_newest_first_whichever_plan_serves_them(any_images: Database) -> None:
+    def pages(q: str) -> list[str]:
+        query, seen, cursor = parse_query(q), [], None
+        for _ in range(3):
+            page = any_images.run_sync(
+                lambda session, cursor=cursor: ImageRepository(session).list_page(None, 50, cursor, query), write=False
+            )
+            seen += [image.id for image in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        return seen
+
+    assert pages("dogs") == [f"{x:032x}" for x in range(IMAGES, IMAGES - 600, -1) if x % 4 == 0][:150]
+    assert pages("zeppelin") == [f"{x:032x}" for x in (10007, 7)]
