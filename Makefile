@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-gateway run-inference bench-inference test test-fast lint format typecheck bench bench-thumbnails bench-uploads bench-scaling bench-stats db clean
+.PHONY: help install run run-gateway run-inference bench-inference test test-fast lint format typecheck bench bench-thumbnails bench-uploads bench-scaling bench-stats bench-search db clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -59,7 +59,7 @@ format: install ## Apply ruff formatting and fixes
 typecheck: install ## mypy --strict on gateway, inference, contracts and servicekit
 	$(BIN)/mypy
 
-bench: bench-thumbnails bench-uploads bench-inference bench-scaling bench-stats ## Run every benchmark and print its tables
+bench: bench-thumbnails bench-uploads bench-inference bench-scaling bench-stats bench-search ## Run every benchmark and print its tables
 
 bench-thumbnails: install ## Thumbnail stage: naive Pillow vs ours vs libvips
 	$(BIN)/python -m bench.thumbnails
@@ -72,6 +72,9 @@ bench-scaling: install ## Captions/s through the replica pool: 1-8 fake replicas
 
 bench-stats: install ## GET /api/stats latency at 10k, 100k and 1M images, SQLite and PostgreSQL (10k rows made by the repository, copied up)
 	$(BIN)/python -m bench.stats --seed 10000 --batch 500
+
+bench-search: install db ## Caption search p50/p95 at 10k, 100k and 1M images, SQLite and PostgreSQL (rows bulk-loaded, indexed by the app's migration)
+	$(BIN)/python -m bench.search
 
 bench-inference: install ## BLIP-large (random weights): PyTorch eager vs our ONNX fp32/int8
 	$(BIN)/python -m bench.inference

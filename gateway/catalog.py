@@ -14,6 +14,7 @@ from gateway.persistence.db import Database
 from gateway.persistence.models import Image, ImageStatus
 from gateway.persistence.paging import Page
 from gateway.persistence.repository import ImageRepository
+from gateway.persistence.search import CaptionQuery
 from gateway.storage import is_image_id
 
 
@@ -32,9 +33,18 @@ class ImageCatalog:
             raise ImageNotFoundError(f"No image with id {image_id}.")
         return image
 
-    async def page(self, status: ImageStatus | None, limit: int, cursor: str | None) -> Page:
-        """Newest first, ``limit`` images after ``cursor`` (``None`` for the first page)."""
-        return await self.database.read(lambda session: ImageRepository(session).list_page(status, limit, cursor))
+    async def page(
+        self, status: ImageStatus | None, limit: int, cursor: str | None, search: CaptionQuery | None = None
+    ) -> Page:
+        """Newest first, ``limit`` images after ``cursor`` (``None`` for the first page); with ``search``, only
+        those whose caption holds every word."""
+        return await self.database.read(
+            lambda session: ImageRepository(session).list_page(status, limit, cursor, search)
+        )
+
+    async def matches(self, image_id: str, search: CaptionQuery) -> bool:
+        """True when the image's caption holds every word of ``search``."""
+        return await self.database.read(lambda session: ImageRepository(session).matches(image_id, search))
 
     async def stats(self) -> StatsSnapshot:
         """Every aggregate of ``GET /api/stats`` but uptime, in constant time."""

@@ -36,6 +36,7 @@ from gateway.intake.idempotency import (
 from gateway.persistence.models import ImageStatus
 from gateway.persistence.paging import CURSOR_PATTERN
 from gateway.persistence.repository import ImageRepository
+from gateway.persistence.search import MAX_QUERY_CHARS, parse_query
 from gateway.schemas import ImageDetails, ImageId, ImagePage, ImageSummary, details_of, summary_of
 from gateway.storage import CONTENT_TYPES, BlobNotFoundError, is_image_id
 from servicekit.openapi import problem_responses
@@ -91,8 +92,12 @@ class ImagesController(Controller):
 
     @get(
         "/",
-        summary="List images, newest first",
-        responses=problem_responses({400: BAD_QUERY, 503: STORAGE_FAILED}),
+        summary="List images, newest first; search captions with q",
+        description="With `q`, only images whose caption holds every word of `q` (case, accents and simple "
+        "English inflections do not matter: `dogs` finds `dog`), still newest first and paged the same way.",
+        responses=problem_responses(
+            {400: BAD_QUERY + " A q longer than 200 characters or without a letter or digit.", 503: STORAGE_FAILED}
+        ),
     )
     async def list_images(
         self,
@@ -106,9 +111,18 @@ class ImagesController(Controller):
                 schema_extra={"pattern": CURSOR_PATTERN},
             ),
         ] = None,
+        q: Annotated[
+            str | None,
+            Parameter(
+                description=f"Only images whose caption holds every word of q (AND), at most {MAX_QUERY_CHARS} "
+                "characters. Plain words: punctuation and operators separate words, and a q with no letter or digit "
+                "is a 400; blank means the plain list.",
+                schema_extra={"maxLength": MAX_QUERY_CHARS},
+            ),
+        ] = None,
     ) -> ImagePage:
         cursor = cursor or None
-        page = await services.catalog.page(status, limit, cursor)
+        page = await services.catalog.page(status, limit, cursor, parse_query(q))
         return ImagePage(items=[summary_of(image) for image in page.items], next_cursor=page.next_cursor)
 
     @get(

@@ -29,6 +29,7 @@ from gateway.persistence.models import (
     utc_now,
 )
 from gateway.persistence.paging import Page, decode_cursor, encode_cursor
+from gateway.persistence.search import CaptionQuery, caption_matches
 from gateway.persistence.transitions import (
     CpuStagesResult,
     FinalState,
@@ -80,10 +81,24 @@ class ImageRepository:
     def get(self, image_id: str) -> Image | None:
         return self.session.get(Image, image_id)
 
-    def list_page(self, status: ImageStatus | None, limit: int, cursor: str | None) -> Page:
+    def list_page(
+        self, status: ImageStatus | None, limit: int, cursor: str | None, search: CaptionQuery | None = None
+    ) -> Page:
+        """Newest first; only ``status`` when given, only captions holding every word of ``search`` when given."""
+        rows = list(self.session.execute(self.page_query(status, limit + 1, cursor, search)).scalars())
+        has_more = len(rows) > limit
+        items = rows[:limit]
+        return Page(items=items, next_cursor=encode_cursor(items[-1]) if has_more else None)
+
+    def page_query(
+        self, status: ImageStatus | None, limit: int, cursor: str | None, search: CaptionQuery | None
+    ) -> Select[Image]:
+        """The query of ``list_page``: keyset on (created_at, id), newest first."""
         query = select(Image).order_by(col(Image.created_at).desc(), col(Image.id).desc())
         if status is not None:
             query = query.where(col(Image.status) == status)
+        if search is not None:
+            query = query.where(caption_matches(self.session, search))
         if cursor is not None:
             created_at, image_id = decode_cursor(cursor)
             query = query.where(
@@ -92,10 +107,12 @@ class ImageRepository:
                     and_(col(Image.created_at) == created_at, col(Image.id) < image_id),
                 )
             )
-        rows = list(self.session.execute(query.limit(limit + 1)).scalars())
-        has_more = len(rows) > limit
-        items = rows[:limit]
-        return Page(items=items, next_cursor=encode_cursor(items[-1]) if has_more else None)
+        return query.limit(limit)
+
+    def matches(self, image_id: str, search: CaptionQuery) -> bool:
+        """True when the image exists and its caption holds every word of ``search``."""
+        query = select(col(Image.id)).where(col(Image.id) == image_id, caption_matches(self.session, search))
+        return self.session.execute(query).first() is not None
 
     def delete(self, image_id: str) -> bool:
         """Remove the row, whatever its status; ``image.deleted`` recorded."""

@@ -8,9 +8,10 @@ KIB = 1024
 MISSING = "\N{EN DASH}"
 
 
-def gallery_url(path: str = "/", status: str | None = None, cursor: str | None = None) -> str:
-    """``path`` with the filter and cursor as a query string (empty values left out)."""
-    query = urlencode({key: value for key, value in (("status", status), ("cursor", cursor)) if value})
+def gallery_url(path: str = "/", status: str | None = None, cursor: str | None = None, q: str | None = None) -> str:
+    """``path`` with the search, the filter and the cursor as a query string (empty values left out)."""
+    pairs = (("q", q), ("status", status), ("cursor", cursor))
+    query = urlencode({key: value for key, value in pairs if value})
     return f"{path}?{query}" if query else path
 
 

@@ -21,9 +21,10 @@ from litestar.template import TemplateConfig
 from litestar.types import ControllerRouterHandler
 
 from gateway.deps import GatewayServices
-from gateway.errors import GatewayError, InvalidQueryError
+from gateway.errors import GatewayError, ImageNotFoundError, InvalidQueryError
 from gateway.persistence.event_log import newest_event_id
 from gateway.persistence.models import ImageStatus
+from gateway.persistence.search import MAX_QUERY_CHARS, parse_query
 from gateway.schemas import ImageDetails, ImageId, StatsView, details_of, stats_of
 from gateway.web.formatting import TEMPLATE_GLOBALS
 from servicekit.request_id import request_id_of
@@ -40,11 +41,14 @@ CONTENT_SECURITY_POLICY = (
 
 StatusFilter = Annotated[str | None, Parameter(description="Only images in this status.")]
 Cursor = Annotated[str | None, Parameter(description="next_cursor of the previous page.")]
+Search = Annotated[str | None, Parameter(description="Words every caption shown must hold.")]
 
 
 def template_config() -> TemplateConfig[JinjaTemplateEngine]:
     def add_globals(engine: JinjaTemplateEngine) -> None:
-        engine.engine.globals.update(TEMPLATE_GLOBALS, statuses=STATUSES, final_statuses=FINAL)
+        engine.engine.globals.update(
+            TEMPLATE_GLOBALS, statuses=STATUSES, final_statuses=FINAL, max_query_chars=MAX_QUERY_CHARS
+        )
         engine.engine.trim_blocks = engine.engine.lstrip_blocks = True
 
     return TemplateConfig(directory=WEB_DIR / "templates", engine=JinjaTemplateEngine, engine_callback=add_globals)
@@ -80,11 +84,18 @@ async def load_stats(services: GatewayServices) -> StatsView:
     return stats_of(aggregates, services.uptime_s)
 
 
-async def load_page(services: GatewayServices, status: str | None, cursor: str | None) -> dict[str, Any]:
-    wanted = parse_status(status)
-    page = await services.catalog.page(wanted, PAGE_SIZE, cursor or None)
+async def load_page(
+    services: GatewayServices, status: str | None, cursor: str | None, q: str | None = None
+) -> dict[str, Any]:
+    wanted, search = parse_status(status), parse_query(q)
+    page = await services.catalog.page(wanted, PAGE_SIZE, cursor or None, search)
     cards: list[ImageDetails] = [details_of(image) for image in page.items]
-    return {"cards": cards, "status": wanted.value if wanted else None, "next_cursor": page.next_cursor}
+    return {
+        "cards": cards,
+        "status": wanted.value if wanted else None,
+        "next_cursor": page.next_cursor,
+        "q": q.strip() if search is not None and q is not None else None,
+    }
 
 
 async def stats_context(request: Request[Any, Any, Any], services: GatewayServices) -> dict[str, Any]:
@@ -108,9 +119,10 @@ class GalleryController(Controller):
         services: NamedDependency[GatewayServices],
         status: StatusFilter = None,
         cursor: Cursor = None,
+        q: Search = None,
     ) -> Template:
         events_after = await services.database.read(newest_event_id)  # read first: no change falls between
-        context = await load_page(services, status, cursor)
+        context = await load_page(services, status, cursor, q)
         context.update(await stats_context(request, services))
         context.update(api_key_required=bool(services.settings.api_key), events_after=events_after)
         return Template("gallery.html", context=context)
@@ -124,14 +136,24 @@ class GalleryController(Controller):
 
     @get("/ui/cards")
     async def cards_fragment(
-        self, services: NamedDependency[GatewayServices], status: StatusFilter = None, cursor: Cursor = None
+        self,
+        services: NamedDependency[GatewayServices],
+        status: StatusFilter = None,
+        cursor: Cursor = None,
+        q: Search = None,
     ) -> Template:
-        return Template("_page.html", context=await load_page(services, status, cursor))
+        return Template("_page.html", context=await load_page(services, status, cursor, q))
 
     @get("/ui/cards/{image_id:str}")
-    async def card_fragment(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> Template:
-        card = details_of(await services.catalog.load(image_id))
-        return Template("_card.html", context={"card": card})
+    async def card_fragment(
+        self, services: NamedDependency[GatewayServices], image_id: ImageId, q: Search = None
+    ) -> Template:
+        """One card; with ``q``, a 404 unless its caption holds every word (how a search page adds cards live)."""
+        image = await services.catalog.load(image_id)
+        search = parse_query(q)
+        if search is not None and not await services.catalog.matches(image_id, search):
+            raise ImageNotFoundError(f"The caption of image {image_id} does not hold every word of '{q}'.")
+        return Template("_card.html", context={"card": details_of(image)})
 
     @get("/ui/details/{image_id:str}")
     async def details_fragment(self, services: NamedDependency[GatewayServices], image_id: ImageId) -> Template:

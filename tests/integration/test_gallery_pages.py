@@ -6,13 +6,14 @@ import re
 from html import unescape
 from typing import Any
 
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
 from gateway.web.formatting import show_bytes, show_ms, show_rate
 from gateway.web.pages import PAGE_SIZE
 from tests.conftest import wait_for_status
-from tests.support import png_header_only, upload
+from tests.support import FakeInference, caption_body, make_image_bytes, png_header_only, upload
 
 CARD_IDS = re.compile(r'data-image-id="([0-9a-f]{32})"')
 
@@ -153,3 +154,62 @@ def test_milliseconds_are_shown_with_a_unit(value: float | None, shown: str) -> 
 def test_rates_and_sizes_are_shown_with_units() -> None:
     assert (show_rate(None), show_rate(0.9091)) == ("\N{EN DASH}", "90.9 %")
     assert (show_bytes(512), show_bytes(2048), show_bytes(3 * 1024 * 1024)) == ("512 B", "2.0 KiB", "3.0 MiB")
+
+
+async def test_search_form_and_shared_search_url_show_only_matching_cards_without_javascript(
+    client: AsyncTestClient[Any], fake_inference: FakeInference
+) -> None:
+    ids = {}
+    for number, caption in enumerate(("a red car in the rain", "a red kite", "two red cars")):
+        fake_inference.scripted.append(httpx.Response(200, json=caption_body(caption)))
+        ids[caption] = await upload(client, make_image_bytes((10 + number, 10)))
+        await wait_for_status(client, ids[caption])
+    home = (await client.get("/")).text
+    form = re.search(
+        r'<form class="search" method="get" action="/" role="search" data-testid="search">(.*?)</form>', home, re.S
+    )
+    assert form is not None and 'name="q"' in form.group(1)
+    response = await client.get("/", params={"q": "Red CARS"})
+    assert response.status_code == 200
+    assert CARD_IDS.findall(response.text) == [ids["two red cars"], ids["a red car in the rain"]]
+    assert 'value="Red CARS"' in response.text
+    assert "/?q=Red+CARS&amp;status=completed" in response.text  # the filters keep the search
+    fragment = await client.get("/ui/cards", params={"q": "kite"})
+    assert CARD_IDS.findall(fragment.text) == [ids["a red kite"]]
+    nothing = await client.get("/", params={"q": "zebra"})
+    assert CARD_IDS.findall(nothing.text) == []
+    assert "No images whose caption holds “zebra”" in nothing.text
+
+
+async def test_search_pages_on_with_the_next_page_link(
+    client: AsyncTestClient[Any], fake_inference: FakeInference
+) -> None:
+    ids = []
+    for number in range(PAGE_SIZE + 2):
+        fake_inference.scripted.append(httpx.Response(200, json=caption_body(f"a boat number {number}")))
+        ids.append(await upload(client, make_image_bytes((8 + number, 8))))
+    for image_id in ids:
+        await wait_for_status(client, image_id)
+    html = (await client.get("/", params={"q": "boat"})).text
+    link = next_link(html)
+    assert link is not None and "q=boat" in link
+    rest = (await client.get(link)).text
+    assert CARD_IDS.findall(html) + CARD_IDS.findall(rest) == ids[::-1]
+
+
+async def test_a_card_fragment_with_q_is_found_only_when_its_caption_holds_every_word(
+    client: AsyncTestClient[Any], fake_inference: FakeInference
+) -> None:
+    fake_inference.scripted.append(httpx.Response(200, json=caption_body("a yellow taxi")))
+    image_id = await upload(client)
+    await wait_for_status(client, image_id)
+    assert (await client.get(f"/ui/cards/{image_id}", params={"q": "taxis"})).status_code == 200
+    assert (await client.get(f"/ui/cards/{image_id}", params={"q": "yellow bus"})).status_code == 404
+
+
+@pytest.mark.parametrize("q", ["***", "x" * 201])
+async def test_a_search_that_cannot_run_is_an_html_page_with_the_sentence(client: AsyncTestClient[Any], q: str) -> None:
+    response = await client.get("/", params={"q": q})
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'data-testid="search"' in response.text

@@ -97,3 +97,14 @@ def test_stats_schema_has_exactly_the_contract_shape(schema: dict[str, Any]) -> 
     assert fields_of("stage_ms_avg") == ["decode", "metadata", "thumbnails", "caption"]
     assert fields_of("captions") == ["pending", "completed", "failed", "unavailable"]
     assert fields_of("rejected") == ["too_large", "unsupported_format", "unreadable", "bad_request"]
+
+
+def test_the_list_documents_q_with_its_length_limit(schema: dict[str, Any]) -> None:
+    parameters = {parameter["name"]: parameter for parameter in operation(schema, "get", "/api/images")["parameters"]}
+    q = parameters["q"]
+    assert q["in"] == "query"
+    assert not q.get("required", False)
+    assert q["schema"]["maxLength"] == 200 or any(
+        option.get("maxLength") == 200 for option in q["schema"].get("oneOf", [])
+    )
+    assert "every word" in q["description"]

@@ -129,7 +129,11 @@
           gone(data.id);
         } else {
           heardOf(data.id, data.status, data.caption);
-          if (type === "image.accepted" && firstPage) addCard(data.id).catch(() => {}); // from anywhere
+          // A new upload from anywhere gets its card on the first page; on a search page, an image whose
+          // caption just arrived does, if the server says the caption holds every word searched for.
+          const searching = Boolean(document.querySelector("[data-grid]")?.dataset.search);
+          const wanted = searching ? type === "image.completed" && data.caption != null : type === "image.accepted";
+          if (wanted && firstPage) addCard(data.id).catch(() => {});
         }
       });
     }
@@ -304,11 +308,16 @@
 
   async function addCard(imageId) {
     const grid = document.querySelector("[data-grid]");
-    const filter = grid ? grid.dataset.statusFilter : "";
-    if (!grid || (filter && filter !== "pending") || byId(imageId).length) return;
-    const fragment = await fetchFragment(`/ui/cards/${encodeURIComponent(imageId)}`);
+    if (!grid || byId(imageId).length) return;
+    const filter = grid.dataset.statusFilter;
+    const search = grid.dataset.search;
+    if (filter && filter !== (search ? "completed" : "pending")) return;
+    // With a search, the server answers the card only when its caption holds every word (else 404).
+    const query = search ? `?q=${encodeURIComponent(search)}` : "";
+    const fragment = await fetchFragment(`/ui/cards/${encodeURIComponent(imageId)}${query}`);
     if (fragment === null || byId(imageId).length) return;
     const card = fragment.firstElementChild;
+    if (filter && card.dataset.status !== filter) return;
     document.querySelector("[data-empty]")?.remove();
     grid.prepend(card);
     const status = heard.get(imageId);
