@@ -13,6 +13,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from gateway.api.captions import CaptionsController
 from gateway.api.events import EventsController
 from gateway.api.health import HealthController
 from gateway.api.images import ImagesController
@@ -27,6 +28,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.persistence.db import Database, build_engine, migrate
 from gateway.problems import EXCEPTION_HANDLERS
 from gateway.processing.pipeline import ImagePipeline
+from gateway.processing.recaptioner import Recaptioner
 from gateway.processing.worker import Worker
 from gateway.replicas.client import InferenceClient
 from gateway.replicas.pool import CaptionTokensUnservableError
@@ -58,6 +60,7 @@ def create_app(
             yield
         finally:
             await services.worker.stop()
+            await services.recaptioner.stop()
             await services.events.stop()
             await services.webhooks.stop()
             await services.sweeper.stop()
@@ -69,6 +72,7 @@ def create_app(
     app = Litestar(
         route_handlers=[
             ImagesController,
+            CaptionsController,
             ThumbnailsController,
             StatsController,
             HealthController,
@@ -140,9 +144,11 @@ async def _start_processing(
         started_monotonic=time.monotonic(),
         events=EventFeed(settings, database),
         catalog=ImageCatalog(database),
+        recaptioner=Recaptioner(settings, database, storage, inference, metrics),
     )
     await services.events.start()
     await worker.start()
+    services.recaptioner.start()
     await services.webhooks.start()
     sweeper.start()
     log.info(

@@ -19,6 +19,7 @@ GatewayError
 │   └── ThumbnailNotAvailableError (404): the image failed before thumbnails were made
 ├── ThumbnailNotReadyError (409, Retry-After)
 ├── InvalidStateError (409)
+├── ReplicasDisagreeError (409): the ready replicas serve different models (re-captioning needs one)
 ├── StorageUnavailableError (503): database or disk failure
 ├── InferenceError: the caption could not be had
 │   ├── InferenceUnavailableError (503): transport error, timeout, 429 or 5xx; retried
@@ -156,6 +157,12 @@ class InvalidStateError(GatewayError):
     status = 409
     title = "Invalid image state"
     type_slug = "invalid-state"
+
+
+class ReplicasDisagreeError(GatewayError):
+    status = 409
+    title = "Inference replicas serve different models"
+    type_slug = "replicas-disagree"
 
 
 class StorageUnavailableError(GatewayError):

@@ -25,6 +25,7 @@ EXPECTED_STATUS: list[tuple[type[errors.GatewayError], int]] = [
     (errors.ThumbnailNotAvailableError, 404),
     (errors.ThumbnailNotReadyError, 409),
     (errors.InvalidStateError, 409),
+    (errors.ReplicasDisagreeError, 409),
     (errors.UploadTooLargeError, 413),
     (errors.ImageTooLargeError, 413),
     (errors.UnsupportedImageError, 415),
