@@ -13,22 +13,13 @@ from datetime import timedelta
 from functools import partial
 
 from sqlalchemy import and_, not_, or_, select, update
-from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import col
 
 from gateway.persistence.event_log import EventType
 from gateway.persistence.ledger import ledger_of
 from gateway.persistence.models import CaptionModel, CaptionStatus, Image, ImageStatus, RecaptionStatus, utc_now
-from gateway.persistence.repository import ImageRepository
+from gateway.persistence.repository import ImageRepository, made_by_condition
 from gateway.persistence.transitions import RecaptionOutcome, apply_recaption, apply_recaption_release
-
-
-def _made_by(model: CaptionModel) -> ColumnElement[bool]:
-    return and_(
-        col(Image.caption_model).is_not_distinct_from(model.id),
-        col(Image.caption_model_revision).is_not_distinct_from(model.revision),
-        col(Image.caption_precision).is_not_distinct_from(model.precision),
-    )
 
 
 class RecaptionRepository(ImageRepository):
@@ -46,7 +37,7 @@ class RecaptionRepository(ImageRepository):
             or_(col(Image.recaption_status).is_(None), col(Image.recaption_status) != RecaptionStatus.QUEUED),
         )
         if current is not None:
-            target = and_(target, not_(_made_by(current)))
+            target = and_(target, not_(made_by_condition(current)))
         ledger, queued = ledger_of(self.session), 0
         for previous in (None, RecaptionStatus.DONE, RecaptionStatus.FAILED):
             state = (

@@ -164,7 +164,10 @@ class ImagePipeline:
 
     async def _caption_stage(self, image: Image, token: str, medium_jpeg: bytes | None) -> None:
         started = time.perf_counter()
-        reused = await self.database.read(lambda session: ImageRepository(session).find_caption(image.sha256, image.id))
+        served = self.inference.pool.served_models()  # after a model switch, never reuse the old model's caption
+        reused = await self.database.read(
+            lambda session: ImageRepository(session).find_caption(image.sha256, image.id, served)
+        )
         try:
             if reused is not None:
                 text, model, outcome = reused.caption_text, reused.made_by, "reused"
