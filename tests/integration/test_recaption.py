@@ -143,3 +143,17 @@ async def test_without_a_ready_replica_the_model_now_served_is_unknown_so_only_a
 async def test_a_body_that_is_not_the_documented_one_is_400(client: AsyncTestClient[Any]) -> None:
     response = await client.post("/api/captions/recaption", json={"all": "maybe"})
     assert response.status_code == 400
+
+
+@pytest.mark.gateway_settings(recaption_concurrency=0)  # this gateway re-captions nothing: the queue stays
+async def test_a_thumbnail_is_not_cached_for_long_while_its_caption_is_queued_for_a_new_one(
+    client: AsyncTestClient[Any],
+) -> None:
+    [image_id] = await completed_images(client, 1)
+    thumbnail = f"/api/images/{image_id}/thumbnails/small"
+    assert "immutable" in (await client.get(thumbnail)).headers["cache-control"]
+
+    await client.post("/api/captions/recaption", json={"all": True})
+
+    assert (await client.get(thumbnail)).headers["cache-control"] == "no-cache"
+    assert (await client.get("/api/stats")).json()["recaption"] == {"queued": 1, "done": 0, "failed": 0}

@@ -10,6 +10,9 @@ Uploads made during the run are captioned at once by the new model and never re-
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -31,7 +34,7 @@ from tests.processes import (
 )
 from tests.repository_backends import postgres_schema_url
 from tests.s3_server import ACCESS_KEY_ID, BUCKET, SECRET_ACCESS_KEY, running_s3_server
-from tests.support import make_image_bytes
+from tests.support import REPO_ROOT, make_image_bytes
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 IMAGES = 24
@@ -84,6 +87,16 @@ def caption_updates(postgres_url: str) -> list[tuple[str, dict[str, Any] | None]
     return [(image_id, json.loads(previous) if previous else None) for image_id, previous in rows]
 
 
+def recaption_command(tmp_path: Path, inference_url: str, postgres_url: str) -> subprocess.Popen[bytes]:
+    """``python -m gateway recaption`` with the gateways' database and replica; its output in recaption.out."""
+    env = {**os.environ, "DATABASE_URL": postgres_url, "GATEWAY_INFERENCE_URL": inference_url,
+           "GATEWAY_DATA_DIR": str(tmp_path / "command"), "GATEWAY_LOG_DIR": str(tmp_path / "command")}  # fmt: skip
+    with (tmp_path / "recaption.out").open("wb") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gateway", "recaption"], cwd=REPO_ROOT, env=env, stdout=output, stderr=output
+        )
+
+
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     with postgres_schema_url() as url:
@@ -97,6 +110,7 @@ def test_two_gateways_recaption_every_image_exactly_once_when_one_is_killed_mid_
     first, second = exported_model(seed=FIRST_SEED), exported_model(seed=SECOND_SEED)
     port = free_port()
     services: list[ServiceProcess] = []
+    commands: list[subprocess.Popen[bytes]] = []
     with running_s3_server(tmp_path / "s3") as s3:
         shared = {
             "DATABASE_URL": postgres_url,
@@ -132,6 +146,9 @@ def test_two_gateways_recaption_every_image_exactly_once_when_one_is_killed_mid_
             queued = httpx.post(f"{gateway_a.url}/api/captions/recaption", json={"all": False}, timeout=30)
             assert queued.status_code == 202, queued.text
             assert queued.json() == {"queued": IMAGES}
+            # The command finds them queued already (queues 0) and follows the run to its end.
+            command = recaption_command(tmp_path, f"http://127.0.0.1:{port}", postgres_url)
+            commands.append(command)
 
             wait_until(lambda: recaption_counts(gateway_b)["done"] >= 3, 120, "re-captioning never started")
             new_uploads = [upload(gateway_b, IMAGES + n) for n in range(3)]  # uploads go first
@@ -141,6 +158,11 @@ def test_two_gateways_recaption_every_image_exactly_once_when_one_is_killed_mid_
             gateway_a = new_gateway("gateway-a-reborn")
             wait_until(lambda: recaption_counts(gateway_a)["queued"] == 0, 300, "re-captioning never finished")
             wait_for_images(gateway_a, new_uploads, ("completed",))
+            assert command.wait(60) == 0
+            output = (tmp_path / "recaption.out").read_text(encoding="utf-8").splitlines()
+            assert output[0] == f"recaption: queued 0 (captions not made by tiny-random@seed-{SECOND_SEED} (fp32))"
+            assert output[-2].endswith(f"{IMAGES}/{IMAGES}  done {IMAGES}  failed 0")
+            assert output[-1] == f"recaption: finished: done {IMAGES}, failed 0"
 
             assert recaption_counts(gateway_a) == {"queued": 0, "done": IMAGES, "failed": 0}
             for image_id in ids:
@@ -153,6 +175,10 @@ def test_two_gateways_recaption_every_image_exactly_once_when_one_is_killed_mid_
                 assert caption["model"]["revision"] == f"seed-{SECOND_SEED}"
                 assert caption["recaption"] is None
         finally:
+            for command in commands:
+                if command.poll() is None:
+                    command.kill()
+                    command.wait(10)
             for service in reversed(services):
                 service.stop()
 
