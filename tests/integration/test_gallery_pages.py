@@ -110,6 +110,7 @@ async def test_detail_page_shows_metadata_timings_caption_and_actions(client: As
         f"{metadata['width']} \N{MULTIPLICATION SIGN} {metadata['height']} px",
         metadata["sha256"],
         body["caption"]["text"],
+        "Caption completed · fake-blip (int8)",  # what made it
         f'href="/api/images/{image_id}/original"',
         'data-action="retry"',
         'data-action="delete"',
