@@ -14,6 +14,7 @@ GatewayError
 │   ├── IdempotencyKeyInUseError (409): the first request with this key is still in flight
 │   └── IdempotencyKeyMismatchError (422): the key was used with other file bytes
 ├── InvalidQueryError (400)
+├── InvalidBodyError (400): a JSON body that is not the documented one
 ├── AuthenticationRequiredError (401)
 ├── ImageNotFoundError (404)
 │   └── ThumbnailNotAvailableError (404): the image failed before thumbnails were made
@@ -128,6 +129,12 @@ class InvalidQueryError(GatewayError):
     status = 400
     title = "Invalid query parameter"
     type_slug = "invalid-query"
+
+
+class InvalidBodyError(GatewayError):
+    status = 400
+    title = "Invalid request body"
+    type_slug = "invalid-body"
 
 
 class AuthenticationRequiredError(GatewayError):

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from litestar.params import Parameter
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from gateway.persistence.aggregates import (
     CaptionCounts,
@@ -287,11 +288,15 @@ def stats_of(snapshot: StatsSnapshot, uptime_s: float) -> StatsView:
     )
 
 
-@dataclass(frozen=True)
-class RecaptionRequest:
-    """``POST /api/captions/recaption``: ``all`` queues every caption, not only those another model made."""
+class RecaptionRequest(BaseModel):
+    """``POST /api/captions/recaption``: ``all`` queues every caption, not only those another model made.
 
-    all: bool = False
+    A pydantic model for ``StrictBool``: ``0``, ``1`` or ``"false"`` are 400, not read as booleans.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    all: StrictBool = Field(default=False, description="Queue every caption, not only those another model made.")
 
 
 @dataclass(frozen=True)

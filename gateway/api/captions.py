@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from litestar import Controller, post
+from typing import Any
+
+from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED
+from pydantic import ValidationError
 
 from gateway.api.openapi import BAD_KEY, STORAGE_FAILED, problem_responses
 from gateway.deps import GatewayServices, require_api_key
+from gateway.errors import InvalidBodyError
 from gateway.schemas import RecaptionQueued, RecaptionRequest
 
 
@@ -38,9 +42,18 @@ class CaptionsController(Controller):
         ),
     )
     async def recaption(
-        self, services: NamedDependency[GatewayServices], data: JSONBody[RecaptionRequest]
+        self,
+        services: NamedDependency[GatewayServices],
+        request: Request[Any, Any, Any],
+        data: JSONBody[RecaptionRequest],  # noqa: ARG002 - declares the body in the schema
     ) -> RecaptionQueued:
-        current = None if data.all else await services.inference.served_model()
+        # ``data`` declares the body in the schema; Litestar decodes it leniently (0, 1, "false" become
+        # booleans), so the body is validated strictly again here.
+        try:
+            body = RecaptionRequest.model_validate_json(await request.body(), strict=True)
+        except ValidationError as exc:
+            raise InvalidBodyError(f'The body must be {{"all": true|false}}: {exc.errors()[0]["msg"]}.') from exc
+        current = None if body.all else await services.inference.served_model()
         queued = await services.catalog.queue_recaptions(current)
         services.recaptioner.notify()
         return RecaptionQueued(queued=queued)

@@ -157,3 +157,9 @@ async def test_a_thumbnail_is_not_cached_for_long_while_its_caption_is_queued_fo
 
     assert (await client.get(thumbnail)).headers["cache-control"] == "no-cache"
     assert (await client.get("/api/stats")).json()["recaption"] == {"queued": 1, "done": 0, "failed": 0}
+
+
+@pytest.mark.parametrize("value", [0, 1, "false", None])
+async def test_all_must_be_a_json_boolean(client: AsyncTestClient[Any], value: object) -> None:
+    response = await client.post("/api/captions/recaption", json={"all": value})
+    assert response.status_code == 400
