@@ -49,6 +49,8 @@ class CaptionResponse(BaseModel):
 
     caption: str = Field(description="Decoded text as transformers' BLIP returns it.")
     model: str = Field(description="Name of the model that wrote the caption.")
+    revision: str | None = Field(default=None, description="Its revision, as `GET /v1/model` reports it.")
+    precision: str | None = Field(default=None, description='"fp32" or "int8", as `GET /v1/model` reports it.')
     tokens: int = Field(ge=0, description="Number of new tokens generated.")
     timings_ms: CaptionTimings
 

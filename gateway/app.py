@@ -13,6 +13,7 @@ from litestar import Litestar
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from gateway.api.captions import CaptionsController
 from gateway.api.events import EventsController
 from gateway.api.health import HealthController
 from gateway.api.images import ImagesController
@@ -27,6 +28,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.persistence.db import Database, build_engine, migrate
 from gateway.problems import EXCEPTION_HANDLERS
 from gateway.processing.pipeline import ImagePipeline
+from gateway.processing.recaptioner import Recaptioner
 from gateway.processing.worker import Worker
 from gateway.replicas.client import InferenceClient
 from gateway.replicas.pool import CaptionTokensUnservableError
@@ -63,6 +65,7 @@ def create_app(
     app = Litestar(
         route_handlers=[
             ImagesController,
+            CaptionsController,
             ThumbnailsController,
             StatsController,
             HealthController,
@@ -122,11 +125,14 @@ async def _start_services(
         started_monotonic=time.monotonic(),
         events=EventFeed(settings, database),
         catalog=ImageCatalog(database),
+        recaptioner=Recaptioner(settings, database, storage, inference, metrics),
     )
     await services.events.start()
     stack.push_async_callback(services.events.stop)
     await services.worker.start()
     stack.push_async_callback(services.worker.stop)
+    services.recaptioner.start()
+    stack.push_async_callback(services.recaptioner.stop)
     await webhooks.start()
     services.sweeper.start()
     stack.push_async_callback(services.sweeper.stop)

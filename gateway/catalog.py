@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from gateway.errors import ImageNotFoundError
 from gateway.persistence.aggregates import StatsSnapshot
 from gateway.persistence.db import Database
-from gateway.persistence.models import Image, ImageStatus
+from gateway.persistence.models import CaptionModel, Image, ImageStatus
 from gateway.persistence.paging import Page
+from gateway.persistence.recaptions import RecaptionRepository
 from gateway.persistence.repository import ImageRepository
 from gateway.persistence.search import CaptionQuery
 from gateway.storage import is_image_id
@@ -57,3 +58,7 @@ class ImageCatalog:
     async def requeue_failed(self, image_id: str) -> bool:
         """``failed`` -> ``pending``; False when the image is in another status."""
         return await self.database.write(lambda session: ImageRepository(session).requeue_failed(image_id))
+
+    async def queue_recaptions(self, current: CaptionModel | None) -> int:
+        """Queue the captions not made by ``current`` (every caption when ``None``); how many were queued."""
+        return await self.database.write(lambda session: RecaptionRepository(session).queue_recaptions(current))

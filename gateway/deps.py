@@ -18,6 +18,7 @@ from gateway.events.webhooks.sender import WebhookSender
 from gateway.intake.uploads import UploadService
 from gateway.metrics import GatewayMetrics
 from gateway.persistence.db import Database
+from gateway.processing.recaptioner import Recaptioner
 from gateway.processing.worker import Worker
 from gateway.replicas.client import InferenceClient
 from gateway.settings import GatewaySettings
@@ -41,6 +42,7 @@ class GatewayServices:
     started_monotonic: float
     events: EventFeed
     catalog: ImageCatalog
+    recaptioner: Recaptioner
 
     @property
     def uptime_s(self) -> float:

@@ -14,11 +14,13 @@ GatewayError
 │   ├── IdempotencyKeyInUseError (409): the first request with this key is still in flight
 │   └── IdempotencyKeyMismatchError (422): the key was used with other file bytes
 ├── InvalidQueryError (400)
+├── InvalidBodyError (400): a JSON body that is not the documented one
 ├── AuthenticationRequiredError (401)
 ├── ImageNotFoundError (404)
 │   └── ThumbnailNotAvailableError (404): the image failed before thumbnails were made
 ├── ThumbnailNotReadyError (409, Retry-After)
 ├── InvalidStateError (409)
+├── ReplicasDisagreeError (409): the ready replicas serve different models (re-captioning needs one)
 ├── StorageUnavailableError (503): database or disk failure
 ├── InferenceError: the caption could not be had
 │   ├── InferenceUnavailableError (503): transport error, timeout, 429 or 5xx; retried
@@ -122,6 +124,12 @@ class InvalidQueryError(GatewayError):
     type_slug = "invalid-query"
 
 
+class InvalidBodyError(GatewayError):
+    status = 400
+    title = "Invalid request body"
+    type_slug = "invalid-body"
+
+
 class AuthenticationRequiredError(GatewayError):
     status = 401
     title = "Authentication required"
@@ -149,6 +157,12 @@ class InvalidStateError(GatewayError):
     status = 409
     title = "Invalid image state"
     type_slug = "invalid-state"
+
+
+class ReplicasDisagreeError(GatewayError):
+    status = 409
+    title = "Inference replicas serve different models"
+    type_slug = "replicas-disagree"
 
 
 class StorageUnavailableError(GatewayError):

@@ -40,6 +40,12 @@ class GatewayMetrics:
         self.images_by_status = Gauge(
             "gateway_images", "Images in the database, by status.", ["status"], registry=self.registry
         )
+        self.recaptions = Counter(
+            "gateway_recaptions_total",
+            "Re-captions saved, by outcome (done, failed).",
+            ["outcome"],
+            registry=self.registry,
+        )
         self.requeued = Counter(
             "gateway_images_requeued_total", "Images put back to pending.", ["trigger"], registry=self.registry
         )

@@ -6,16 +6,18 @@ from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from litestar.params import Parameter
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from gateway.persistence.aggregates import (
     CaptionCounts,
     ProcessingTimes,
+    RecaptionCounts,
     RejectionCounts,
     StageAverages,
     StatsSnapshot,
     StatusCounts,
 )
-from gateway.persistence.models import Image, iso_utc
+from gateway.persistence.models import Image, RecaptionStatus, iso_utc
 
 # The pattern is documentation only: a malformed id is a 404 like an unknown one (API.md), not a 400.
 ImageId = Annotated[
@@ -86,11 +88,29 @@ class ThumbnailsView:
 
 
 @dataclass(frozen=True)
+class ModelView:
+    """What made a caption: the model id and revision that ``GET /v1/model`` of the inference service reported."""
+
+    id: str
+    revision: str | None
+
+
+@dataclass(frozen=True)
+class RecaptionView:
+    """The image's latest re-caption: ``queued`` (waiting or in flight), ``done``, or ``failed`` (caption kept)."""
+
+    status: Literal["queued", "done", "failed"]
+    error: str | None
+
+
+@dataclass(frozen=True)
 class CaptionView:
     text: str | None
     status: str
-    model: str | None
+    model: ModelView | None
+    precision: str | None
     error: str | None
+    recaption: RecaptionView | None
 
 
 @dataclass(frozen=True)
@@ -177,6 +197,19 @@ def _thumbnail_view(url: str, width: int | None, height: int | None) -> Thumbnai
     return ThumbnailView(url=url, width=width, height=height)
 
 
+def _caption_view(image: Image) -> CaptionView:
+    made_by = image.made_by
+    recaption = RecaptionStatus(image.recaption_status) if image.recaption_status else None
+    return CaptionView(
+        text=image.caption_text,
+        status=image.caption_status,
+        model=ModelView(id=made_by.id, revision=made_by.revision) if made_by else None,
+        precision=made_by.precision if made_by else None,
+        error=image.caption_error,
+        recaption=RecaptionView(status=recaption.value, error=image.recaption_error) if recaption else None,
+    )
+
+
 def details_of(image: Image) -> ImageDetails:
     links = image_links(image.id)
     camera = (
@@ -206,12 +239,7 @@ def details_of(image: Image) -> ImageDetails:
             small=_thumbnail_view(links.thumbnails.small, image.small_width, image.small_height),
             medium=_thumbnail_view(links.thumbnails.medium, image.medium_width, image.medium_height),
         ),
-        caption=CaptionView(
-            text=image.caption_text,
-            status=image.caption_status,
-            model=image.caption_model,
-            error=image.caption_error,
-        ),
+        caption=_caption_view(image),
         started_at=iso_utc(image.started_at),
         completed_at=iso_utc(image.completed_at),
         processing_ms=image.processing_ms,
@@ -238,6 +266,7 @@ class StatsView:
     stage_ms_avg: StageAverages
     captions: CaptionCounts
     rejected: RejectionCounts
+    recaption: RecaptionCounts
     uptime_s: float
     uptime_scope: Literal["process"] = "process"
 
@@ -254,5 +283,24 @@ def stats_of(snapshot: StatsSnapshot, uptime_s: float) -> StatsView:
         stage_ms_avg=snapshot.stage_ms_avg,
         captions=snapshot.captions,
         rejected=snapshot.rejected,
+        recaption=snapshot.recaption,
         uptime_s=uptime_s,
     )
+
+
+class RecaptionRequest(BaseModel):
+    """``POST /api/captions/recaption``: ``all`` queues every caption, not only those another model made.
+
+    A pydantic model for ``StrictBool``: ``0``, ``1`` or ``"false"`` are 400, not read as booleans.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    all: StrictBool = Field(default=False, description="Queue every caption, not only those another model made.")
+
+
+@dataclass(frozen=True)
+class RecaptionQueued:
+    """How many captions this request queued (captions already queued are not counted again)."""
+
+    queued: int

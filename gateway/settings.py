@@ -160,6 +160,12 @@ class GatewaySettings(BaseSettings):
     caption_max_cycles: int = Field(
         default=5, ge=1, description="Caption cycles ending unavailable while inference is ready, then failed."
     )
+    recaption_concurrency: int = Field(
+        default=1, ge=0, description="Re-captions in flight at once per gateway; 0: this gateway makes none."
+    )
+    recaption_per_s: float = Field(
+        default=2.0, ge=0, description="Most re-captions a gateway starts per second; 0: no limit but concurrency."
+    )
     events_retention_h: float = Field(default=24.0, gt=0, description="Events older than this are pruned.")
     events_heartbeat_s: float = Field(default=15.0, gt=0, description="SSE heartbeat comment interval.")
     events_poll_interval_s: float = Field(default=0.5, gt=0, description="SSE poll (PostgreSQL: fallback).")

@@ -79,9 +79,12 @@ class InferenceController(Controller):
         decoded_ms = (time.perf_counter() - started) * 1000
         result, timings = await batcher.submit(image, prompt or None, max_new_tokens)
         services.metrics.requests.labels("200").inc()
+        described = model.description
         response = CaptionResponse(
             caption=result.caption,
-            model=model.description.name if model.description else services.settings.model,
+            model=described.name if described else services.settings.model,
+            revision=described.revision if described else None,
+            precision=described.precision if described else services.settings.precision,
             tokens=result.new_tokens,
             timings_ms=CaptionTimings(
                 preprocess=round(decoded_ms + timings.preprocess_ms, 2),

@@ -83,14 +83,15 @@ ModelExporter = Callable[..., Path]
 @pytest.fixture(scope="session")
 def exported_model(tmp_path_factory: pytest.TempPathFactory) -> ModelExporter:
     """Export a model once per session with the real CLI, in a child process (torch stays out of here)."""
-    cache: dict[tuple[str, str], Path] = {}
+    cache: dict[tuple[str, str, int | None], Path] = {}
 
-    def export(model: str = "tiny-random", precision: str = "fp32") -> Path:
-        key = (model, precision)
+    def export(model: str = "tiny-random", precision: str = "fp32", seed: int | None = None) -> Path:
+        """``seed`` (tiny models): another model of the same shape, revision ``seed-<seed>``."""
+        key = (model, precision, seed)
         if key not in cache:
-            output = tmp_path_factory.mktemp("models") / f"{model}-{precision}"
+            output = tmp_path_factory.mktemp("models") / f"{model}-{precision}{'' if seed is None else f'-seed{seed}'}"
             command = [sys.executable, "-m", "inference.export", "--model", model, "--output", str(output),
-                       "--precision", precision]  # fmt: skip
+                       "--precision", precision, *([] if seed is None else ["--seed", str(seed)])]  # fmt: skip
             result = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
             assert result.returncode == 0, result.stdout + result.stderr
             cache[key] = output

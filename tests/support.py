@@ -65,21 +65,28 @@ def png_header_only(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b"")
 
 
-def caption_body(text: str, model: str = "fake-blip") -> dict[str, Any]:
+def caption_body(
+    text: str, model: str = "fake-blip", revision: str | None = None, precision: str | None = None
+) -> dict[str, Any]:
     """A caption response exactly in the shape of ``contracts.captions.CaptionResponse``."""
     return CaptionResponse(
         caption=text,
         model=model,
+        revision=revision,
+        precision=precision,
         tokens=len(text.split()),
         timings_ms=CaptionTimings(preprocess=1.0, encode=2.0, decode=3.0, total=6.0),
     ).model_dump()
 
 
-def model_info_body(max_new_tokens_limit: int | None = 128) -> dict[str, Any]:
+def model_info_body(
+    max_new_tokens_limit: int | None = 128, revision: str | None = None, precision: str = "int8"
+) -> dict[str, Any]:
     """A ``GET /v1/model`` answer exactly in the shape of ``contracts.model_info.ModelInfo``."""
     return ModelInfo(
         name="fake-blip",
-        precision="int8",
+        revision=revision,
+        precision=precision,
         execution_providers=["CPUExecutionProvider"],
         batching=BatchingInfo(max_batch=1, max_wait_ms=0, queue_size=1),
         is_test_model=True,
@@ -101,6 +108,8 @@ class FakeInference:
     scripted: list[httpx.Response] = field(default_factory=list)
     caption_requests: list[httpx.Request] = field(default_factory=list)
     max_new_tokens_limit: int | None = 128
+    revision: str | None = None  # of the fake model; change it to switch models
+    caption_names_revision: bool = False  # captions carry revision and precision (else only /v1/model says them)
     router: respx.MockRouter = field(init=False)
 
     def __post_init__(self) -> None:
@@ -122,7 +131,10 @@ class FakeInference:
             raise httpx.ConnectError("connection refused", request=request)
         if self.scripted:
             return self.scripted.pop(0)
-        return httpx.Response(200, json=caption_body(f"a fake caption number {next(self._counter)}"))
+        text = f"a fake caption number {next(self._counter)}"
+        if self.caption_names_revision:
+            return httpx.Response(200, json=caption_body(text, revision=self.revision, precision="int8"))
+        return httpx.Response(200, json=caption_body(text))
 
     def _ready(self, request: httpx.Request) -> httpx.Response:
         if not self.up:
@@ -132,7 +144,7 @@ class FakeInference:
     def _model(self, request: httpx.Request) -> httpx.Response:
         if not self.up:
             raise httpx.ConnectError("connection refused", request=request)
-        return httpx.Response(200, json=model_info_body(self.max_new_tokens_limit))
+        return httpx.Response(200, json=model_info_body(self.max_new_tokens_limit, revision=self.revision))
 
 
 def problem_of(response: httpx.Response) -> dict[str, Any]:

@@ -71,7 +71,8 @@ class EventsController(Controller):
         summary="State changes as Server-Sent Events",
         description=(
             "`id:` increases monotonically; `event:` is image.accepted, image.completed, image.failed, "
-            "image.deleted or image.requeued; `data:` is JSON {id, status, caption, caption_status, error, at}. "
+            "image.deleted, image.requeued or image.caption_updated; `data:` is JSON {id, status, caption, "
+            "caption_status, error, at}, for image.caption_updated {id, caption, model, previous_model, at}. "
             "Resume with `Last-Event-ID` or `?after=`; without either the stream starts with the next new event. "
             "A comment line is sent as a heartbeat when the stream is quiet."
         ),

@@ -20,7 +20,7 @@ from gateway.api.openapi import (
 )
 from gateway.deps import GatewayServices
 from gateway.errors import ImageNotFoundError, ThumbnailNotAvailableError, ThumbnailNotReadyError
-from gateway.persistence.models import Image, ImageStatus
+from gateway.persistence.models import Image, ImageStatus, RecaptionStatus
 from gateway.schemas import ImageId, ThumbnailInfo, image_links
 from gateway.storage import BlobNotFoundError
 from servicekit.openapi import problem_responses
@@ -28,6 +28,11 @@ from servicekit.openapi import problem_responses
 NOT_READY_RETRY_AFTER_S = 2.0
 THUMBNAIL_SIZES = ["small", "medium"]
 FINAL_CACHE_CONTROL = "public, max-age=31536000, immutable"
+
+
+def _caption_final(image: Image) -> bool:
+    """Completed and not queued for re-captioning: the caption in ``X-Caption`` will not change."""
+    return image.status == ImageStatus.COMPLETED and image.recaption_status != RecaptionStatus.QUEUED
 
 
 def _dimensions(image: Image, size: str) -> tuple[int, int] | None:
@@ -95,7 +100,7 @@ class ThumbnailsController(Controller):
         headers = {
             "ETag": etag,
             "Vary": "Accept",
-            "Cache-Control": FINAL_CACHE_CONTROL if image.status == ImageStatus.COMPLETED else "no-cache",
+            "Cache-Control": FINAL_CACHE_CONTROL if _caption_final(image) else "no-cache",
         }
         if image.caption_text is not None:
             headers["X-Caption"] = quote(image.caption_text, safe=" ")

@@ -8,7 +8,15 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from gateway.persistence.histogram import estimate_percentile
-from gateway.persistence.models import CaptionStatus, Image, ImageStatus, RejectionCount, RejectionReason, StatCounter
+from gateway.persistence.models import (
+    CaptionStatus,
+    Image,
+    ImageStatus,
+    RecaptionStatus,
+    RejectionCount,
+    RejectionReason,
+    StatCounter,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,15 @@ class CaptionCounts:
 
 
 @dataclass(frozen=True)
+class RecaptionCounts:
+    """Images by re-captioning state: waiting or in flight, re-made, kept after a failure."""
+
+    queued: int
+    done: int
+    failed: int
+
+
+@dataclass(frozen=True)
 class RejectionCounts:
     too_large: int
     unsupported_format: int
@@ -69,6 +86,7 @@ class StatsSnapshot:
     stage_ms_avg: StageAverages
     captions: CaptionCounts
     rejected: RejectionCounts
+    recaption: RecaptionCounts
 
 
 def read_counters(session: Session) -> dict[str, float]:
@@ -112,6 +130,14 @@ def _count(counters: dict[str, float], key: str) -> int:
 def _stage_average(counters: dict[str, float], stage: str) -> float | None:
     count = counters.get(f"stage_n.{stage}", 0.0)
     return round(counters.get(f"stage_sum.{stage}", 0.0) / count, 1) if count >= 0.5 else None
+
+
+def recaption_counts(counters: dict[str, float]) -> RecaptionCounts:
+    return RecaptionCounts(
+        queued=_count(counters, f"recaption.{RecaptionStatus.QUEUED}"),
+        done=_count(counters, f"recaption.{RecaptionStatus.DONE}"),
+        failed=_count(counters, f"recaption.{RecaptionStatus.FAILED}"),
+    )
 
 
 def read_stats(session: Session) -> StatsSnapshot:
@@ -160,4 +186,5 @@ def read_stats(session: Session) -> StatsSnapshot:
             unreadable=rejected(RejectionReason.UNREADABLE),
             bad_request=rejected(RejectionReason.BAD_REQUEST),
         ),
+        recaption=recaption_counts(counters),
     )

@@ -18,7 +18,7 @@ from enum import StrEnum
 from sqlalchemy import delete, func, insert, select, text
 from sqlmodel import Session, col
 
-from gateway.persistence.models import Event, iso_utc
+from gateway.persistence.models import CaptionModel, Event, iso_utc
 
 NOTIFY_CHANNEL = "gateway_events"
 EVENTS_LOCK_KEY = 7291002
@@ -30,6 +30,7 @@ class EventType(StrEnum):
     FAILED = "image.failed"
     DELETED = "image.deleted"
     REQUEUED = "image.requeued"
+    CAPTION_UPDATED = "image.caption_updated"
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ class PendingEvent:
     caption_status: str | None
     error: str | None
     at: datetime
+    model: str | None = None  # CaptionModel.as_json(), image.caption_updated only
+    previous_model: str | None = None
 
 
 def write_events(session: Session, events: list[PendingEvent]) -> None:
@@ -55,9 +58,21 @@ def write_events(session: Session, events: list[PendingEvent]) -> None:
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
 
-def event_data(event: Event) -> dict[str, str | None]:
-    """What SSE streams and webhooks POST of an event:
-    ``{"id", "status", "caption", "caption_status", "error", "at"}``."""
+ModelData = dict[str, str | None]
+EventData = dict[str, str | ModelData | None]
+
+
+def _model_data(text: str | None) -> ModelData | None:
+    model = CaptionModel.from_json(text)
+    return None if model is None else {"id": model.id, "revision": model.revision, "precision": model.precision}
+
+
+def event_data(event: Event) -> EventData:
+    """What SSE streams and webhooks POST of an event: ``{"id", "status", "caption", "caption_status",
+    "error", "at"}``; for ``image.caption_updated`` ``{"id", "caption", "model", "previous_model", "at"}``."""
+    if event.type == EventType.CAPTION_UPDATED:
+        return {"id": event.image_id, "caption": event.caption, "model": _model_data(event.model),
+                "previous_model": _model_data(event.previous_model), "at": iso_utc(event.at)}  # fmt: skip
     return {"id": event.image_id, "status": event.status, "caption": event.caption,
             "caption_status": event.caption_status, "error": event.error, "at": iso_utc(event.at)}  # fmt: skip
 

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from gateway.persistence.event_log import EventType, PendingEvent, write_events
 from gateway.persistence.histogram import bucket_of
-from gateway.persistence.models import STAGES, Image, ImageStatus, StatCounter, utc_now
+from gateway.persistence.models import STAGES, CaptionModel, Image, ImageStatus, StatCounter, utc_now
 from gateway.persistence.upsert import upsert_into
 
 POSTGRES_SHARDS = 16
@@ -33,6 +33,7 @@ class RowState:
 
     status: str
     caption_status: str
+    recaption_status: str | None = None
     decode_ms: float | None = None
     metadata_ms: float | None = None
     thumbnails_ms: float | None = None
@@ -45,6 +46,7 @@ class RowState:
         return cls(
             status=image.status,
             caption_status=image.caption_status,
+            recaption_status=image.recaption_status,
             decode_ms=image.decode_ms,
             metadata_ms=image.metadata_ms,
             thumbnails_ms=image.thumbnails_ms,
@@ -61,6 +63,8 @@ class RowState:
 def contribution(state: RowState) -> dict[str, float]:
     """The counter values one row adds; a stat is the sum over every row."""
     values: dict[str, float] = {f"status.{state.status}": 1.0, f"caption.{state.caption_status}": 1.0}
+    if state.recaption_status is not None:
+        values[f"recaption.{state.recaption_status}"] = 1.0
     for stage in STAGES:
         duration_ms = state.stage_ms(stage)
         if duration_ms is not None:
@@ -88,7 +92,21 @@ class Ledger:
         for key, value in (contribution(new) if new else {}).items():
             self.deltas[key] += value
 
-    def record(self, event_type: EventType, image: Image, caption: str | None = None) -> None:
+    def move(self, old_key: str | None, new_key: str, count: int) -> None:
+        """``count`` rows changed by one bulk ``UPDATE`` in a single counted column: from ``old_key`` to ``new_key``."""
+        if old_key is not None:
+            self.deltas[old_key] -= count
+        self.deltas[new_key] += count
+
+    def record(
+        self,
+        event_type: EventType,
+        image: Image,
+        caption: str | None = None,
+        *,
+        model: CaptionModel | None = None,
+        previous_model: CaptionModel | None = None,
+    ) -> None:
         """Queue ``event_type`` for ``image`` as the change left it (a deleted image: status "deleted")."""
         deleted = event_type is EventType.DELETED
         self.events.append(
@@ -100,6 +118,8 @@ class Ledger:
                 caption_status=None if deleted else image.caption_status,
                 error=None if deleted else image.error,
                 at=utc_now(),
+                model=model.as_json() if model else None,
+                previous_model=previous_model.as_json() if previous_model else None,
             )
         )
 

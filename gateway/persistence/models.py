@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -26,6 +28,37 @@ class CaptionStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     UNAVAILABLE = "unavailable"
+
+
+class RecaptionStatus(StrEnum):
+    """Where an image stands in re-captioning: waiting (or in flight), re-made, or kept after a failure."""
+
+    QUEUED = "queued"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class CaptionModel:
+    """What made a caption, as the inference service's ``GET /v1/model`` reports it."""
+
+    id: str
+    revision: str | None = None
+    precision: str | None = None
+
+    def as_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> CaptionModel | None:
+        if text is None:
+            return None
+        fields = json.loads(text)
+        return cls(id=str(fields["id"]), revision=fields.get("revision"), precision=fields.get("precision"))
+
+    def describe(self) -> str:
+        """``id@revision (precision)`` for logs and sentences."""
+        return f"{self.id}@{self.revision or '-'} ({self.precision or 'precision unknown'})"
 
 
 class RejectionReason(StrEnum):
@@ -71,7 +104,11 @@ class Image(SQLModel, table=True):
     caption_text: str | None = None
     caption_status: str = Field(default=CaptionStatus.PENDING, max_length=16, index=True)
     caption_model: str | None = Field(default=None, max_length=255)
+    caption_model_revision: str | None = Field(default=None, max_length=255)
+    caption_precision: str | None = Field(default=None, max_length=16)
     caption_error: str | None = None
+    recaption_status: str | None = Field(default=None, max_length=16)
+    recaption_error: str | None = None
 
     started_at: datetime | None = None
     completed_at: datetime | None = None
@@ -91,6 +128,13 @@ class Image(SQLModel, table=True):
     @property
     def thumbnails_done(self) -> bool:
         return self.small_width is not None and self.medium_width is not None
+
+    @property
+    def made_by(self) -> CaptionModel | None:
+        """The model of the caption shown, ``None`` while there is none."""
+        if self.caption_model is None:
+            return None
+        return CaptionModel(self.caption_model, self.caption_model_revision, self.caption_precision)
 
 
 class RejectionCount(SQLModel, table=True):
@@ -128,6 +172,8 @@ class Event(SQLModel, table=True):
     caption_status: str | None = Field(default=None, max_length=16)
     error: str | None = None
     at: datetime = Field(default_factory=utc_now, index=True)
+    model: str | None = None  # image.caption_updated: CaptionModel.as_json() of the new caption
+    previous_model: str | None = None  # ... and of the caption it replaced
 
 
 class WebhookEndpoint(SQLModel, table=True):
@@ -176,6 +222,8 @@ class IdempotencyRecord(SQLModel, table=True):
 Index("ix_images_status_created_at", Image.status, Image.created_at, Image.id)  # type: ignore[arg-type]
 Index("ix_images_status_processing_ms", Image.status, Image.processing_ms)  # type: ignore[arg-type]
 Index("ix_images_status_end_to_end_ms", Image.status, Image.end_to_end_ms)  # type: ignore[arg-type]
+# Re-caption claims probe the queued rows only, oldest first.
+Index("ix_images_recaption_status_created_at", Image.recaption_status, Image.created_at, Image.id)  # type: ignore[arg-type]
 
 
 def iso_utc(moment: datetime | None) -> str | None:

@@ -21,6 +21,7 @@ from gateway.persistence.aggregates import StatsSnapshot, read_counters, read_st
 from gateway.persistence.event_log import EventType
 from gateway.persistence.ledger import RowState, ledger_of
 from gateway.persistence.models import (
+    CaptionModel,
     CaptionStatus,
     Image,
     ImageStatus,
@@ -38,6 +39,15 @@ from gateway.persistence.transitions import (
     apply_release,
     apply_requeue,
 )
+
+
+def made_by_condition(model: CaptionModel) -> ColumnElement[bool]:
+    """The image's caption was made by ``model`` (id, revision and precision; never null)."""
+    return and_(
+        col(Image.caption_model).is_not_distinct_from(model.id),
+        col(Image.caption_model_revision).is_not_distinct_from(model.revision),
+        col(Image.caption_precision).is_not_distinct_from(model.precision),
+    )
 
 
 def _claimable(now: datetime) -> ColumnElement[bool]:
@@ -275,8 +285,8 @@ class ImageRepository:
         )
         return int(self.session.execute(query).scalar_one())
 
-    def find_caption(self, sha256: str, exclude_id: str) -> Image | None:
-        """An image with the same bytes whose caption is done, if any."""
+    def find_caption(self, sha256: str, exclude_id: str, made_by: set[CaptionModel] | None = None) -> Image | None:
+        """An image with the same bytes whose caption is done (by one of ``made_by`` when given), if any."""
         query = (
             select(Image)
             .where(
@@ -286,6 +296,8 @@ class ImageRepository:
             )
             .limit(1)
         )
+        if made_by:
+            query = query.where(or_(*(made_by_condition(model) for model in sorted(made_by, key=repr))))
         return self.session.execute(query).scalars().first()
 
     def count_rejection(self, reason: RejectionReason) -> None:

@@ -16,7 +16,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import Select, column, func, literal_column, select, table, text
+from sqlalchemy import Select, column, false, func, literal_column, select, table, text
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement, TextClause
 
@@ -41,15 +41,14 @@ class CaptionQuery:
 
 
 def parse_query(q: str | None) -> CaptionQuery | None:
-    """``q`` as words; ``None`` for an absent or blank ``q`` (the plain list). A 400 for a ``q`` over
-    ``MAX_QUERY_CHARS`` characters or one with no letter or digit in it."""
+    """``q`` as words; ``None`` for an absent or blank ``q`` (the plain list); a 400 for a ``q`` over
+    ``MAX_QUERY_CHARS`` characters. A ``q`` with no letter or digit in it (``***``, or a character this
+    Python's Unicode tables do not know yet) holds no word, and no caption matches it."""
     if q is None or not q.strip():
         return None
     if len(q) > MAX_QUERY_CHARS:
         raise InvalidQueryError(f"q is {len(q)} characters long; at most {MAX_QUERY_CHARS} are searched.")
     words = tuple(WORD.findall(unicodedata.normalize("NFC", q)))
-    if not words:
-        raise InvalidQueryError("q has no letter or digit in it; search for words.")
     return CaptionQuery(words=tuple(dict.fromkeys(words)))
 
 
@@ -63,6 +62,8 @@ def caption_matches(session: Session, query: CaptionQuery) -> ColumnElement[bool
     (``+`` keeps SQLite from driving the query by the rowid set). docs/design.md, "How search works",
     has the numbers.
     """
+    if not query.words:
+        return false()
     if session.get_bind().dialect.name == "postgresql":
         return text(
             f"images.{TSVECTOR_COLUMN} @@ plainto_tsquery('caption_search', caption_search_text(:caption_words))"

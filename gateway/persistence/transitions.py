@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from gateway.imaging.images import ImageMetadata
-from gateway.persistence.models import CaptionStatus, Image, ImageStatus
+from gateway.persistence.models import CaptionModel, CaptionStatus, Image, ImageStatus, RecaptionStatus
 
 
 @dataclass(frozen=True)
@@ -37,9 +37,22 @@ class CaptionResult:
 
     status: CaptionStatus
     text: str | None = None
-    model: str | None = None
+    model: CaptionModel | None = None
     error: str | None = None
     duration_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class RecaptionOutcome:
+    """How one re-caption ended: a new caption and its model (done), or an error (failed, old caption kept)."""
+
+    text: str | None = None
+    model: CaptionModel | None = None
+    error: str | None = None
+
+    @property
+    def status(self) -> RecaptionStatus:
+        return RecaptionStatus.DONE if self.text is not None else RecaptionStatus.FAILED
 
 
 @dataclass(frozen=True)
@@ -110,8 +123,32 @@ def apply_final(image: Image, final: FinalState) -> None:
     image.caption_status = final.caption.status
     image.caption_error = final.caption.error
     if final.caption.status == CaptionStatus.COMPLETED:
-        image.caption_text, image.caption_model = final.caption.text, final.caption.model
+        _set_caption(image, final.caption.text, final.caption.model)
     if final.caption.duration_ms is not None:
         image.caption_ms = final.caption.duration_ms
     if final.caption_cycles is not None:
         image.caption_cycles = final.caption_cycles
+
+
+def apply_recaption(image: Image, outcome: RecaptionOutcome) -> None:
+    """A re-caption saved: the new caption replaces the old one, or the old one stays with the failure noted."""
+    image.claim_token = None
+    image.lease_expires_at = None
+    image.recaption_status = outcome.status
+    image.recaption_error = outcome.error
+    if outcome.text is not None:
+        _set_caption(image, outcome.text, outcome.model)
+
+
+def apply_recaption_release(image: Image) -> None:
+    """An unfinished re-caption claim given back: still queued, free for any gateway."""
+    image.claim_token = None
+    image.lease_expires_at = None
+
+
+def _set_caption(image: Image, text: str | None, model: CaptionModel | None) -> None:
+    """The one place a caption's text and what made it are written."""
+    image.caption_text = text
+    image.caption_model = model.id if model else None
+    image.caption_model_revision = model.revision if model else None
+    image.caption_precision = model.precision if model else None

@@ -25,7 +25,7 @@ from gateway.persistence.models import CaptionStatus, Image, ImageStatus, utc_no
 from gateway.persistence.repository import ImageRepository
 from gateway.persistence.threads import run_to_completion
 from gateway.persistence.transitions import CaptionResult, CpuStagesResult, FinalState, ThumbnailDimensions
-from gateway.replicas.client import InferenceClient
+from gateway.replicas.client import InferenceClient, made_by
 from gateway.settings import GatewaySettings
 from gateway.storage import BlobNotFoundError, BlobStore
 
@@ -164,17 +164,20 @@ class ImagePipeline:
 
     async def _caption_stage(self, image: Image, token: str, medium_jpeg: bytes | None) -> None:
         started = time.perf_counter()
-        reused = await self.database.read(lambda session: ImageRepository(session).find_caption(image.sha256, image.id))
+        served = self.inference.pool.served_models()  # after a model switch, never reuse the old model's caption
+        reused = await self.database.read(
+            lambda session: ImageRepository(session).find_caption(image.sha256, image.id, served)
+        )
         try:
             if reused is not None:
-                text, model, outcome = reused.caption_text, reused.caption_model, "reused"
+                text, model, outcome = reused.caption_text, reused.made_by, "reused"
             else:
                 if medium_jpeg is None:
                     medium_jpeg = await self.storage.read_thumbnail(image.id, "medium")
                 response = await self.inference.caption(
                     medium_jpeg, "image/jpeg", image.request_id, self._caption_params
                 )
-                text, model, outcome = response.caption, response.model, "completed"
+                text, model, outcome = response.caption, made_by(response), "completed"
         except InferenceError as exc:
             duration_ms = _elapsed_ms(started)
             final = await self._caption_failure(image, exc, duration_ms)

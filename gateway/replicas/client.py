@@ -25,8 +25,10 @@ from gateway.errors import (
     InferenceModelMissingError,
     InferenceUnavailableError,
     ReplicaModelMissingError,
+    ReplicasDisagreeError,
 )
 from gateway.metrics import GatewayMetrics
+from gateway.persistence.models import CaptionModel
 from gateway.replicas.discovery import Resolver, resolve_addresses
 from gateway.replicas.pool import InferencePool, InferenceReadiness, ReplicaProbe, Strategy
 from gateway.settings import GatewaySettings
@@ -34,9 +36,10 @@ from gateway.settings import GatewaySettings
 REQUEST_ID_HEADER = "X-Request-ID"
 MAX_RETRY_AFTER_S = 60.0
 READY_TIMEOUT_S = 2.0
+READY_RETRY_AFTER_S = 5.0
 
 
-__all__ = ["InferenceClient", "InferenceReadiness", "parse_retry_after"]
+__all__ = ["InferenceClient", "InferenceReadiness", "made_by", "parse_retry_after"]
 
 
 def _worth_retrying(error: BaseException) -> bool:
@@ -191,11 +194,15 @@ class InferenceClient:
                 f"The inference service refused the image with {response.status_code}: {_problem_detail(response)}"
             )
         try:
-            return CaptionResponse.model_validate_json(response.content)
+            caption = CaptionResponse.model_validate_json(response.content)
         except ValidationError as exc:
             raise InferenceUnavailableError(
                 f"The inference service answered {response.status_code} with a body that is not a caption"
             ) from exc
+        known = self.pool.model_of(base_url)
+        if caption.precision is None and known is not None and known.id == caption.model:  # an older service
+            caption = caption.model_copy(update={"revision": known.revision, "precision": known.precision})
+        return caption
 
     async def readiness(self, request_id: str | None = None) -> InferenceReadiness:
         """Probe every replica now; ready when any is. Never raises."""
@@ -216,14 +223,44 @@ class InferenceClient:
         if response.status_code != 200:
             detail = body.detail or f"The inference service answered {response.status_code} to its readiness check."
             return ReplicaProbe(False, detail, load_failed=body.state == "failed")
-        limit = await self._token_limit(base_url, headers)
-        return ReplicaProbe(True, body.detail or "The inference service is ready.", max_new_tokens_limit=limit)
+        info = await self._model_info(base_url, headers)
+        return ReplicaProbe(
+            True,
+            body.detail or "The inference service is ready.",
+            max_new_tokens_limit=info.max_new_tokens_limit if info else None,
+            model=CaptionModel(info.name, info.revision, info.precision) if info else None,
+        )
 
-    async def _token_limit(self, base_url: str, headers: dict[str, str]) -> int | None:
-        """``max_new_tokens_limit`` from ``GET /v1/model``; ``None`` when not told (older services)."""
+    async def _model_info(self, base_url: str, headers: dict[str, str]) -> ModelInfo | None:
+        """``GET /v1/model`` (the model's identity and token limit); ``None`` when it does not answer."""
         try:
             response = await self._client.get(base_url + MODEL_INFO_PATH, headers=headers, timeout=READY_TIMEOUT_S)
             response.raise_for_status()
-            return ModelInfo.model_validate_json(response.content).max_new_tokens_limit
+            return ModelInfo.model_validate_json(response.content)
         except (httpx.HTTPError, ValidationError):
             return None
+
+    async def served_model(self) -> CaptionModel:
+        """The one model the ready replicas serve, probed now.
+
+        ``InferenceUnavailableError`` when no replica is ready (or none said what it serves),
+        ``ReplicasDisagreeError`` while they serve different models (a switch half done).
+        """
+        readiness = await self.readiness()
+        models = self.pool.served_models()
+        if not models:
+            raise InferenceUnavailableError(
+                f"The model now served is unknown: {readiness.detail}", retry_after_s=READY_RETRY_AFTER_S
+            )
+        if len(models) > 1:
+            names = ", ".join(sorted(model.describe() for model in models))
+            raise ReplicasDisagreeError(
+                f"The ready inference replicas serve different models ({names}); "
+                "wait until every replica serves the new one, or queue every caption."
+            )
+        return models.pop()
+
+
+def made_by(caption: CaptionResponse) -> CaptionModel:
+    """What made ``caption``, as the replica that wrote it reports it."""
+    return CaptionModel(caption.model, caption.revision, caption.precision)

@@ -23,6 +23,7 @@ import structlog
 
 from gateway.errors import InferenceUnavailableError, ReplicaModelMissingError
 from gateway.metrics import GatewayMetrics
+from gateway.persistence.models import CaptionModel
 from gateway.replicas.discovery import Resolver, replica_url, resolve_addresses
 from gateway.replicas.replica import (
     InferenceReadiness,
@@ -152,6 +153,17 @@ class InferencePool:
             return None
         return "No inference replica can serve captions: " + "; ".join(f"{r.url}: {r.view(0).detail}" for r in replicas)
 
+    def model_of(self, url: str) -> CaptionModel | None:
+        """The model a replica said it serves at its latest probe."""
+        replica = self._replicas.get(url)
+        return replica.model if replica else None
+
+    def served_models(self) -> set[CaptionModel]:
+        """The models the ready replicas serve (several while a switch rolls through them)."""
+        now = time.monotonic()
+        ready = (r for r in self._replicas.values() if r.view(now).state is ReplicaState.READY)
+        return {replica.model for replica in ready if replica.model is not None}
+
     def readiness(self) -> InferenceReadiness:
         now = time.monotonic()
         views = tuple(replica.view(now) for replica in self._replicas.values())
@@ -247,6 +259,7 @@ class InferencePool:
         replica.probed_ready = probe.ready
         replica.load_failed = probe.load_failed
         replica.detail = probe.detail
+        replica.model = probe.model or replica.model
         wanted = self._settings.caption_max_new_tokens
         limit = replica.token_limit = probe.max_new_tokens_limit
         if wanted is not None and limit is not None:

@@ -6,6 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from gateway.persistence.models import CaptionModel
+
 
 class ReplicaState(StrEnum):
     READY = "ready"
@@ -28,6 +30,7 @@ class ReplicaProbe:
     detail: str
     load_failed: bool = False
     max_new_tokens_limit: int | None = None
+    model: CaptionModel | None = None  # from GET /v1/model, when it answered
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Replica:
     load_failed: bool = False
     unusable: str | None = None  # why captions must not go there (its model's token limit)
     token_limit: int | None = None
+    model: CaptionModel | None = None
     detail: str = "Not probed yet."
     failure: str = ""
     ejected_until: float = 0.0

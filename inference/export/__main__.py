@@ -1,6 +1,7 @@
 """``python -m inference.export --model <hub id | HF dir | tiny-random> --output <dir> [--precision P]``.
 
 ``P``: fp32 (default), int8 (dynamic quantization, CPU) or fp16 (for the CUDA execution provider).
+Also ``[--if-missing] [--seed N]`` (``--seed``: tiny test models only).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
         "--precision", choices=("fp32", "int8", "fp16"), default="fp32", help="fp16: for the CUDA execution provider"
     )
     parser.add_argument("--if-missing", action="store_true", help="do nothing when --output is already an export")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="tiny test models only: another seed, another model (revision seed-N)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.if_missing and (is_exported_dir(args.output) or is_exported_dir(Path(args.model))):
@@ -52,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     from inference.export.onnx_export import ExportError, export_model  # after HF_HUB_OFFLINE is decided
 
     try:
-        export_model(args.model, args.output, args.precision, token=os.environ.get("HF_TOKEN") or None)
+        export_model(args.model, args.output, args.precision, token=os.environ.get("HF_TOKEN") or None, seed=args.seed)
     except ExportError as exc:
         print(f"export failed: {exc}", file=sys.stderr)  # noqa: T201
         return 2

@@ -25,7 +25,7 @@ import transformers
 from transformers import AutoTokenizer, BlipForConditionalGeneration, BlipImageProcessor
 
 from inference.export.graphs import DecoderStep, VisionEncoder
-from inference.export.tiny import build_tiny_model, is_tiny_model
+from inference.export.tiny import build_tiny_model, is_tiny_model, tiny_revision
 from inference.model_files import (
     DECODER_FILE,
     GENERATION_FILE,
@@ -52,11 +52,13 @@ class ExportError(Exception):
     """The model could not be exported; the message says why and what to do."""
 
 
-def load_source(model: str, workdir: Path, token: str | None) -> tuple[BlipForConditionalGeneration, Path | str, Any]:
+def load_source(
+    model: str, workdir: Path, token: str | None, seed: int | None = None
+) -> tuple[BlipForConditionalGeneration, Path | str, Any]:
     """The PyTorch model, where it came from (dir or hub id), and its processor parts."""
     source: Path | str = model
     if is_tiny_model(model):
-        source = build_tiny_model(model, workdir / "source-model")
+        source = build_tiny_model(model, workdir / "source-model", seed)
     try:
         blip = BlipForConditionalGeneration.from_pretrained(source, token=token, attn_implementation="eager")
         image_processor = BlipImageProcessor.from_pretrained(source, token=token)
@@ -86,17 +88,25 @@ def _load_failure(model: str, source: Path | str, exc: OSError) -> str:
     )
 
 
-def export_model(model: str, output: Path, precision: str = "fp32", token: str | None = None) -> Path:
-    """Export ``model`` into ``output`` (replaced atomically: a half-written dir is never left)."""
+def export_model(
+    model: str, output: Path, precision: str = "fp32", token: str | None = None, seed: int | None = None
+) -> Path:
+    """Export ``model`` into ``output`` (replaced atomically: a half-written dir is never left).
+
+    ``seed`` (tiny test models only) replaces the variant's seed: another model of the same shape,
+    whose manifest revision is ``seed-<seed>``.
+    """
     if precision not in PRECISIONS:
         raise ExportError(f"Unknown precision '{precision}'; use fp32, int8 or fp16.")
+    if seed is not None and not is_tiny_model(model):
+        raise ExportError("--seed applies to the tiny test models only.")
     output = output.resolve()
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}.") as scratch:
         workdir = Path(scratch)
         staging = workdir / "export"
         staging.mkdir()
-        blip, source, (image_processor, tokenizer) = load_source(model, workdir, token)
+        blip, source, (image_processor, tokenizer) = load_source(model, workdir, token, seed)
         log.info("exporting %s (%s) to %s", model, precision, output)
         with torch.no_grad():
             _export_vision(blip, staging / VISION_FILE)
@@ -106,7 +116,7 @@ def export_model(model: str, output: Path, precision: str = "fp32", token: str |
         elif precision == "fp16":
             _to_fp16(staging)
         _write_side_files(blip, image_processor, tokenizer, staging)
-        _write_manifest(blip, model, precision, staging)
+        _write_manifest(blip, model, precision, staging, seed)
         if is_tiny_model(model):
             shutil.copytree(Path(source), staging / "source-model")
         if output.exists():
@@ -225,10 +235,13 @@ def _write_side_files(blip: BlipForConditionalGeneration, image_processor: Any, 
     )
 
 
-def _write_manifest(blip: BlipForConditionalGeneration, model: str, precision: str, staging: Path) -> None:
+def _write_manifest(
+    blip: BlipForConditionalGeneration, model: str, precision: str, staging: Path, seed: int | None
+) -> None:
+    revision = tiny_revision(model, seed) if is_tiny_model(model) else getattr(blip.config, "_commit_hash", None)
     manifest = Manifest(
         source_model=model,
-        revision=getattr(blip.config, "_commit_hash", None),
+        revision=revision,
         precision=precision,
         opset=OPSET,
         is_test_model=is_tiny_model(model),

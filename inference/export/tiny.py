@@ -147,8 +147,13 @@ def write_vocabulary(path: Path) -> list[str]:
     return tokens
 
 
-def build_tiny_model(variant_name: str, output_dir: Path) -> Path:
-    """Build, seed and save a tiny BLIP (model, tokenizer, image processor) as a HF model dir."""
+def tiny_revision(variant_name: str, seed: int | None = None) -> str:
+    """The revision a tiny model reports: its seed, so two seeds are two models (``seed-1234``)."""
+    return f"seed-{TINY_VARIANTS[variant_name].seed if seed is None else seed}"
+
+
+def build_tiny_model(variant_name: str, output_dir: Path, seed: int | None = None) -> Path:
+    """Build, seed (the variant's seed unless ``seed`` is given) and save a tiny BLIP as a HF model dir."""
     variant = TINY_VARIANTS[variant_name]
     output_dir.mkdir(parents=True, exist_ok=True)
     write_vocabulary(output_dir / "vocab.txt")
@@ -185,7 +190,7 @@ def build_tiny_model(variant_name: str, output_dir: Path) -> Path:
         "initializer_range": 0.5,
     }
     config = BlipConfig(text_config=text_config, vision_config=vision_config)
-    torch.manual_seed(variant.seed)
+    torch.manual_seed(variant.seed if seed is None else seed)
     model = BlipForConditionalGeneration(config).eval()
     model.save_pretrained(output_dir)
     size = {"height": variant.image_size, "width": variant.image_size}

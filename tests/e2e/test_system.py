@@ -57,7 +57,8 @@ def test_script_uploads_every_sample_and_each_completes_with_a_caption(
         assert body["status"] == "completed", body
         assert body["caption"]["status"] == "completed"
         assert body["caption"]["text"]
-        assert body["caption"]["model"] == "tiny-random"
+        assert body["caption"]["model"] == {"id": "tiny-random", "revision": "seed-1234"}
+        assert body["caption"]["precision"] == "fp32"
 
 
 def test_thumbnails_are_upright_within_their_boxes_and_carry_the_caption(

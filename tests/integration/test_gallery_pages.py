@@ -104,6 +104,7 @@ async def test_detail_page_shows_metadata_timings_caption_and_actions(client: As
         f"{metadata['width']} \N{MULTIPLICATION SIGN} {metadata['height']} px",
         metadata["sha256"],
         body["caption"]["text"],
+        "Caption completed · fake-blip (int8)",  # what made it
         f'href="/api/images/{image_id}/original"',
         'data-action="retry"',
         'data-action="delete"',
@@ -207,9 +208,8 @@ async def test_a_card_fragment_with_q_is_found_only_when_its_caption_holds_every
     assert (await client.get(f"/ui/cards/{image_id}", params={"q": "yellow bus"})).status_code == 404
 
 
-@pytest.mark.parametrize("q", ["***", "x" * 201])
-async def test_a_search_that_cannot_run_is_an_html_page_with_the_sentence(client: AsyncTestClient[Any], q: str) -> None:
-    response = await client.get("/", params={"q": q})
+async def test_a_search_that_cannot_run_is_an_html_page_with_the_sentence(client: AsyncTestClient[Any]) -> None:
+    response = await client.get("/", params={"q": "x" * 201})
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("text/html")
     assert 'data-testid="search"' in response.text

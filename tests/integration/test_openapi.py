@@ -20,6 +20,7 @@ EXPECTED_STATUSES = {
     ("get", IMAGE + "/thumbnails/{size}"): {"200", "304", "404", "409", "503"},
     ("delete", IMAGE): {"204", "401", "404", "503"},
     ("post", IMAGE + "/retry"): {"202", "401", "404", "409", "503"},
+    ("post", "/api/captions/recaption"): {"202", "400", "401", "409", "503"},
     ("get", "/api/stats"): {"200", "503"},
     ("get", "/health/ready"): {"200", "503"},
 }
@@ -84,7 +85,7 @@ def test_stats_schema_has_exactly_the_contract_shape(schema: dict[str, Any]) -> 
     stats = components[stats_ref["$ref"].rsplit("/", 1)[-1]]
     assert list(stats["properties"]) == [
         "total", "by_status", "success_rate", "failure_rate", "processing_ms", "end_to_end_ms", "stage_ms_avg",
-        "captions", "rejected", "uptime_s", "uptime_scope",
+        "captions", "rejected", "recaption", "uptime_s", "uptime_scope",
     ]  # fmt: skip
 
     def fields_of(name: str) -> list[str]:
@@ -97,6 +98,7 @@ def test_stats_schema_has_exactly_the_contract_shape(schema: dict[str, Any]) -> 
     assert fields_of("stage_ms_avg") == ["decode", "metadata", "thumbnails", "caption"]
     assert fields_of("captions") == ["pending", "completed", "failed", "unavailable"]
     assert fields_of("rejected") == ["too_large", "unsupported_format", "unreadable", "bad_request"]
+    assert fields_of("recaption") == ["queued", "done", "failed"]
 
 
 def test_the_list_documents_q_with_its_length_limit(schema: dict[str, Any]) -> None:
@@ -108,3 +110,20 @@ def test_the_list_documents_q_with_its_length_limit(schema: dict[str, Any]) -> N
         option.get("maxLength") == 200 for option in q["schema"].get("oneOf", [])
     )
     assert "every word" in q["description"]
+
+
+def test_recaption_declares_its_body_and_answer(schema: dict[str, Any]) -> None:
+    components = schema["components"]["schemas"]
+    found = operation(schema, "post", "/api/captions/recaption")
+    body_ref = found["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    answer_ref = found["responses"]["202"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert components[body_ref]["properties"]["all"]["type"] == "boolean"
+    assert list(components[answer_ref]["properties"]) == ["queued"]
+
+
+def test_image_details_declare_what_made_the_caption(schema: dict[str, Any]) -> None:
+    components = schema["components"]["schemas"]
+    caption = components["CaptionView"]["properties"]
+    assert list(caption) == ["text", "status", "model", "precision", "error", "recaption"]
+    assert list(components["ModelView"]["properties"]) == ["id", "revision"]
+    assert components["RecaptionView"]["properties"]["status"]["enum"] == ["queued", "done", "failed"]

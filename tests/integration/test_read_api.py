@@ -84,7 +84,10 @@ async def test_completed_image_details_thumbnails_and_caption(
     assert details["status"] == "completed", details
     assert details["caption"]["status"] == "completed"
     assert details["caption"]["text"].startswith("a fake caption")
-    assert details["caption"]["model"] == "fake-blip"
+    # an inference service whose captions do not name revision and precision: its /v1/model does
+    assert details["caption"]["model"] == {"id": "fake-blip", "revision": None}
+    assert details["caption"]["precision"] == "int8"
+    assert details["caption"]["recaption"] is None
     assert details["error"] is None
     assert set(details["stages_ms"]) == {"decode", "metadata", "thumbnails", "caption"}
     assert all(value is not None and value >= 0 for value in details["stages_ms"].values())
@@ -235,7 +238,7 @@ async def test_stats_have_exactly_the_documented_shape(client: AsyncTestClient[A
     stats = (await client.get("/api/stats")).json()
     assert set(stats) == {
         "total", "by_status", "success_rate", "failure_rate", "processing_ms", "end_to_end_ms", "stage_ms_avg",
-        "captions", "rejected", "uptime_s", "uptime_scope",
+        "captions", "rejected", "recaption", "uptime_s", "uptime_scope",
     }  # fmt: skip
     assert stats["total"] == 1
     assert stats["by_status"] == {"pending": 0, "processing": 0, "completed": 1, "failed": 0}
@@ -247,6 +250,7 @@ async def test_stats_have_exactly_the_documented_shape(client: AsyncTestClient[A
     assert set(stats["stage_ms_avg"]) == {"decode", "metadata", "thumbnails", "caption"}
     assert stats["captions"] == {"pending": 0, "completed": 1, "failed": 0, "unavailable": 0}
     assert stats["rejected"] == {"too_large": 0, "unsupported_format": 1, "unreadable": 0, "bad_request": 0}
+    assert stats["recaption"] == {"queued": 0, "done": 0, "failed": 0}
     assert stats["uptime_s"] >= 0
 
 

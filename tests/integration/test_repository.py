@@ -14,7 +14,7 @@ import pytest
 from gateway.errors import InvalidQueryError
 from gateway.persistence.aggregates import StatusCounts
 from gateway.persistence.db import Database, build_engine, migrate
-from gateway.persistence.models import CaptionStatus, Image, ImageStatus, RejectionReason, utc_now
+from gateway.persistence.models import CaptionModel, CaptionStatus, Image, ImageStatus, RejectionReason, utc_now
 from gateway.persistence.repository import ImageRepository
 from gateway.persistence.transitions import CaptionResult, CpuStagesResult, FinalState
 from gateway.storage import new_image_id
@@ -172,7 +172,7 @@ def test_stats_aggregate_in_the_database(database: Database) -> None:
         assert claimed.started_at is not None
         done = FinalState(
             ImageStatus.COMPLETED,
-            CaptionResult(CaptionStatus.COMPLETED, text="a cat", model="m"),
+            CaptionResult(CaptionStatus.COMPLETED, text="a cat", model=CaptionModel("m", "r1", "fp32")),
             claimed.started_at + timedelta(milliseconds=100 * (number + 1)),
         )
         database.run_sync(

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
@@ -19,9 +20,10 @@ from sqlmodel import Session, col
 from gateway.persistence.aggregates import read_counters
 from gateway.persistence.db import MIGRATIONS_DIR, Database, build_engine, migrate
 from gateway.persistence.ledger import RowState, contribution
-from gateway.persistence.models import CaptionStatus, Image, ImageStatus, utc_now
+from gateway.persistence.models import CaptionModel, CaptionStatus, Image, ImageStatus, utc_now
+from gateway.persistence.recaptions import RecaptionRepository
 from gateway.persistence.repository import ImageRepository
-from gateway.persistence.transitions import CaptionResult, CpuStagesResult, FinalState
+from gateway.persistence.transitions import CaptionResult, CpuStagesResult, FinalState, RecaptionOutcome
 from gateway.storage import new_image_id
 from tests.repository_backends import BACKENDS, database_url_for
 
@@ -41,10 +43,15 @@ def new_image() -> Image:
     )
 
 
+MODELS = (CaptionModel("m", "r1", "fp32"), CaptionModel("m", "r2", "fp32"))
+
+
 def final_state(started_at: datetime, rng: random.Random) -> FinalState:
     completed_at = started_at + timedelta(milliseconds=rng.uniform(0.5, 5000))
     if rng.random() < 0.6:
-        caption = CaptionResult(CaptionStatus.COMPLETED, text="a cat", model="m", duration_ms=rng.uniform(1, 900))
+        caption = CaptionResult(
+            CaptionStatus.COMPLETED, text="a cat", model=rng.choice(MODELS), duration_ms=rng.uniform(1, 900)
+        )
         return FinalState(ImageStatus.COMPLETED, caption, completed_at)
     status = rng.choice([CaptionStatus.UNAVAILABLE, CaptionStatus.FAILED])
     return FinalState(ImageStatus.FAILED, CaptionResult(status, error="no"), completed_at, error="no")
@@ -57,8 +64,12 @@ def random_step(session: Session, rng: random.Random, name: str) -> None:
     # worker, a step works from the claim it holds: the repository's token checks make it a no-op.
     ids = list(session.execute(select(col(Image.id), col(Image.claim_token), col(Image.started_at))).all())
     action = rng.choice(["add", "add", "claim", "claim", "expire", "stages", "finish", "finish", "release", "retry",
-                         "requeue", "delete"])  # fmt: skip
+                         "requeue", "delete", "recaption_queue", "recaption_claim", "recaption_claim",
+                         "recaption_finish", "recaption_finish", "recaption_release"])  # fmt: skip
     held = [(image_id, token, started) for image_id, token, started in ids if token and token.startswith(name)]
+    if action.startswith("recaption_") and ids:
+        recaption_step(RecaptionRepository(session), rng, name, action, ids)
+        return
     if action == "add" or not ids:
         repository.add(new_image())
     elif action in ("claim", "expire"):  # "expire": a lease of 0 s, taken over by the next claim
@@ -79,6 +90,21 @@ def random_step(session: Session, rng: random.Random, name: str) -> None:
         repository.requeue_unavailable_captions()
     elif action == "delete":
         repository.delete(rng.choice(ids)[0])
+
+
+def recaption_step(recaptions: RecaptionRepository, rng: random.Random, name: str, action: str, ids: list[Any]) -> None:
+    """A re-captioning step: queue (one model's captions or all), claim, save a caption or a failure, release."""
+    held = [(image_id, token) for image_id, token, _started in ids if token and token.startswith(f"R{name}")]
+    if action == "recaption_queue":
+        recaptions.queue_recaptions(rng.choice([None, *MODELS]))
+    elif action == "recaption_claim":  # a lease of 0 s is taken over by the next claim
+        recaptions.claim_recaptions(f"R{name}{rng.random()}", rng.choice([0, 60]))
+    elif action == "recaption_finish" and held:
+        image_id, token = rng.choice(held)
+        made = RecaptionOutcome(text="a dog", model=rng.choice(MODELS))
+        recaptions.finish_recaption(image_id, token, rng.choice([made, RecaptionOutcome(error="refused")]))
+    elif action == "recaption_release" and held:
+        recaptions.release_recaption_claims([rng.choice(held)[1]])
 
 
 def recount(session: Session) -> dict[str, float]:

@@ -99,8 +99,8 @@ def test_inference_outage_then_recovery_requeues_and_completes(
         wait_for_images(gateway, ids, ("failed",))
         for image_id in ids:
             body = image_details(gateway, image_id)
-            assert body["caption"] == {"text": None, "status": "unavailable", "model": None,
-                                       "error": body["caption"]["error"]}  # fmt: skip
+            assert body["caption"] == {"text": None, "status": "unavailable", "model": None, "precision": None,
+                                       "error": body["caption"]["error"], "recaption": None}  # fmt: skip
             assert "503" in body["error"]
         ready = httpx.get(f"{gateway.url}/health/ready").json()
         assert ready["status"] == "ready"

@@ -15,6 +15,7 @@ from tests.support import problem_of
 EXPECTED_STATUS: list[tuple[type[errors.GatewayError], int]] = [
     (errors.BadUploadError, 400),
     (errors.InvalidQueryError, 400),
+    (errors.InvalidBodyError, 400),
     (errors.ClientDisconnectedError, 400),
     (errors.InvalidIdempotencyKeyError, 400),
     (errors.UploadTimeoutError, 408),
@@ -25,6 +26,7 @@ EXPECTED_STATUS: list[tuple[type[errors.GatewayError], int]] = [
     (errors.ThumbnailNotAvailableError, 404),
     (errors.ThumbnailNotReadyError, 409),
     (errors.InvalidStateError, 409),
+    (errors.ReplicasDisagreeError, 409),
     (errors.UploadTooLargeError, 413),
     (errors.ImageTooLargeError, 413),
     (errors.UnsupportedImageError, 415),

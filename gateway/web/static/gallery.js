@@ -7,7 +7,9 @@
   "use strict";
 
   const FINAL = new Set(["completed", "failed"]);
-  const EVENT_TYPES = ["image.accepted", "image.completed", "image.failed", "image.deleted", "image.requeued"];
+  const EVENT_TYPES = [
+    "image.accepted", "image.completed", "image.failed", "image.deleted", "image.requeued", "image.caption_updated",
+  ];
   const POLL_INTERVAL_MS = 1500;
   const POLL_BATCH = 50;
   const STATS_INTERVAL_MS = 5000;
@@ -127,6 +129,8 @@
         if (type === "image.deleted") {
           heard.set(data.id, "deleted");
           gone(data.id);
+        } else if (type === "image.caption_updated") {
+          for (const element of byId(data.id)) refresh(element).catch(() => {}); // re-captioned: same status
         } else {
           heardOf(data.id, data.status, data.caption);
           // A new upload from anywhere gets its card on the first page; on a search page, an image whose
