@@ -36,7 +36,9 @@ async def load_model(services: InferenceServices, captioner: Captioner | None) -
     try:
         if captioner is None:
             model_dir = await resolve_model_dir(settings)
-            captioner = await anyio.to_thread.run_sync(BlipCaptioner.load, model_dir, settings.threads)
+            captioner = await anyio.to_thread.run_sync(
+                BlipCaptioner.load, model_dir, settings.threads, settings.runtime
+            )
         warm_up = Image.new("RGB", (WARM_UP_SIZE_PX, WARM_UP_SIZE_PX), (128, 128, 128))
         await anyio.to_thread.run_sync(captioner.caption_batch, [warm_up], None, 2)
     except (ModelUnavailableError, ModelFilesError, OSError) as exc:

@@ -25,7 +25,7 @@ from inference.model_files import (
     load_preprocess,
 )
 from inference.preprocess import pixel_values
-from inference.sessions import available_providers, create_session
+from inference.sessions import Runtime, available_providers, create_session, runtime_providers
 from inference.tokenizer import CaptionTokenizer
 
 
@@ -116,6 +116,7 @@ class BlipCaptioner:
         tokenizer: CaptionTokenizer,
         preprocess: PreprocessConfig,
         generation: GenerationConfig,
+        providers: list[str] | None = None,
     ) -> None:
         self.manifest = manifest
         self.vision = vision
@@ -123,20 +124,22 @@ class BlipCaptioner:
         self.tokenizer = tokenizer
         self.preprocess = preprocess
         self.generation = generation
-        self.providers = available_providers()
+        self.providers = providers if providers is not None else available_providers()
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: Path, threads: int) -> BlipCaptioner:
+    def load(cls, model_dir: Path, threads: int, runtime: Runtime = "onnxruntime") -> BlipCaptioner:
         """Check every file's hash against the manifest, then create the sessions once."""
         manifest = load_manifest(model_dir, verify=True)
+        vision = create_session(model_dir / VISION_FILE, threads, runtime)
         return cls(
             manifest=manifest,
-            vision=create_session(model_dir / VISION_FILE, threads),
-            decoder=create_session(model_dir / DECODER_FILE, threads),
+            vision=vision,
+            decoder=create_session(model_dir / DECODER_FILE, threads, runtime),
             tokenizer=CaptionTokenizer(model_dir / TOKENIZER_FILE),
             preprocess=load_preprocess(model_dir),
             generation=load_generation(model_dir),
+            providers=runtime_providers(runtime, vision),
         )
 
     def default_max_new_tokens(self, prompt_ids: list[int]) -> int:

@@ -1,12 +1,16 @@
-"""onnxruntime session construction: providers, threads and options, decided once at start."""
+"""Session construction: onnxruntime (providers, threads, options) or OpenVINO, decided once at start."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import onnxruntime as ort
 
+from inference.generate import OnnxSession
+
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+Runtime = Literal["onnxruntime", "openvino"]
 
 
 def available_providers() -> list[str]:
@@ -15,11 +19,25 @@ def available_providers() -> list[str]:
     return [provider for provider in PREFERRED_PROVIDERS if provider in available]
 
 
-def create_session(path: Path, threads: int) -> ort.InferenceSession:
+def create_session(path: Path, threads: int, runtime: Runtime = "onnxruntime") -> OnnxSession:
+    """A session of ``runtime`` over one exported graph."""
+    if runtime == "openvino":
+        from inference.openvino_session import create_openvino_session  # only where chosen
+
+        return create_openvino_session(path, threads)
+    session: OnnxSession = create_onnxruntime_session(path, threads)
+    return session
+
+
+def create_onnxruntime_session(path: Path, threads: int, profile_prefix: Path | None = None) -> ort.InferenceSession:
     """One session: intra-op threads = ``threads``, one inter-op thread, sequential execution,
     every graph optimization, and no spinning threads (no latency cost measured here, and it
-    leaves the CPU to the gateway on a shared host)."""
+    leaves the CPU to the gateway on a shared host). ``profile_prefix``: onnxruntime's
+    per-operator profile is written there (``bench.op_profile``)."""
     options = ort.SessionOptions()
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_prefix)
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -28,3 +46,10 @@ def create_session(path: Path, threads: int) -> ort.InferenceSession:
     options.add_session_config_entry("session.inter_op.allow_spinning", "0")
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), sess_options=options, providers=available_providers())
+
+
+def runtime_providers(runtime: Runtime, session: OnnxSession) -> list[str]:
+    """What ``/v1/model`` reports as execution providers: onnxruntime's, or OpenVINO's device and precision."""
+    if runtime == "openvino":
+        return [f"OpenVINO CPU ({getattr(session, 'precision', 'f32')})"]
+    return available_providers()

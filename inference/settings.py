@@ -23,6 +23,9 @@ class InferenceSettings(BaseSettings):
     model: str = Field(default=DEFAULT_MODEL, description="Hub id, local HF dir, exported dir, or tiny-random.")
     model_dir: Path = Field(default=Path("./models"), description="Where exports are cached.")
     precision: Literal["fp32", "int8"] = "fp32"
+    runtime: Literal["onnxruntime", "openvino"] = Field(
+        default="onnxruntime", description="openvino: bf16 compute where the CPU has it (fp32 weights of the export)."
+    )
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     max_batch: int = Field(default=1, ge=1, le=64)
     max_wait_ms: float = Field(default=5.0, ge=0)

@@ -1,16 +1,39 @@
-"""The faster set-ups: what the int8 graphs hold."""
+"""The faster set-ups: what the int8 graphs hold, and how closely OpenVINO and int8 follow fp32.
+
+Agreement is measured on tiny-random, whose random weights (initializer range 0.5) make its
+argmax far touchier than a trained model's; `python -m bench.agreement` gives the same table for
+any model dir, and the thresholds here sit under what it reports for tiny-random.
+"""
 
 from __future__ import annotations
 
 import pytest
+from PIL import Image
 
+from bench.agreement import compare
+from inference.captioner import BlipCaptioner
 from inference.model_files import DECODER_FILE, VISION_FILE, load_generation
-from tests.conftest import ModelExporter
+from inference.preprocess import decode_image
+from inference.settings import InferenceSettings
+from tests.conftest import ModelExporter, Reporter
 from tests.optional import import_or_skip
+from tests.support import CORPUS_DIR, corpus_rows
 
 onnx = import_or_skip("onnx", "pip install -e '.[export]'")
 
 pytestmark = pytest.mark.slow
+ACCEPTED = [row["file"] for row in corpus_rows() if row["expected"] == "accept"]
+MAX_NEW_TOKENS = 12
+OPENVINO_MIN_TOKEN_AGREEMENT = 0.6  # bench.agreement on tiny-random: 73.6 % (bf16 compute), 100 % in f32
+
+
+@pytest.fixture(scope="module")
+def photos() -> list[tuple[str, Image.Image]]:
+    return [(name, decode_image((CORPUS_DIR / name).read_bytes(), 50_000_000)) for name in ACCEPTED]
+
+
+def captions(captioner: BlipCaptioner, photos: list[tuple[str, Image.Image]]) -> list[object]:
+    return [captioner.caption_batch([image], None, MAX_NEW_TOKENS)[0][0] for _, image in photos]
 
 
 def weight_widths(model: object) -> dict[str, int]:
@@ -35,3 +58,26 @@ def test_int8_export_quantizes_the_lm_head_and_fuses_vision_attention(exported_m
 def test_fp32_export_fuses_the_vision_attention(exported_model: ModelExporter) -> None:
     vision = onnx.load(str(exported_model("tiny-random") / VISION_FILE))
     assert sum(node.op_type == "Attention" for node in vision.graph.node) == 2
+
+
+def test_openvino_runtime_follows_onnxruntime_fp32_on_tiny_random(
+    exported_model: ModelExporter, photos: list[tuple[str, Image.Image]], report: Reporter
+) -> None:
+    model_dir = exported_model("tiny-random")
+    reference = BlipCaptioner.load(model_dir, threads=2)
+    openvino = BlipCaptioner.load(model_dir, threads=2, runtime="openvino")
+    assert openvino.describe().execution_providers[0].startswith("OpenVINO CPU (")
+    result = compare("openvino", captions(reference, photos), captions(openvino, photos), prefix=1)
+    agreement = result.same_tokens / result.tokens
+    report(
+        f"tiny-random, {openvino.providers[0]} vs onnxruntime fp32 on {len(photos)} photos: "
+        f"{result.same_captions}/{result.images} identical captions, {agreement:.1%} identical tokens"
+    )
+    assert agreement >= OPENVINO_MIN_TOKEN_AGREEMENT
+
+
+def test_runtime_setting_accepts_the_two_runtimes_only() -> None:
+    assert InferenceSettings().runtime == "onnxruntime"
+    assert InferenceSettings(runtime="openvino").runtime == "openvino"
+    with pytest.raises(ValueError, match="runtime"):
+        InferenceSettings(runtime="tensorrt")
