@@ -135,9 +135,9 @@ def main() -> None:
     args = parser.parse_args()
     fp32_dir, int8_dir = model_dirs(args.model_dir, args.int8_dir, args.cache_dir)
     images = load_images(args.min_images)
-    print(
-        f"{fp32_dir.name}: greedy captions (the model's default length) of {len(images)} images vs onnxruntime fp32\n"
-    )
+    synthetic = sum(name.startswith("synthetic-") for name, _ in images)
+    print(f"{fp32_dir.name}: greedy captions (the model's default length) of {len(images)} images "
+          f"({len(images) - synthetic} photos, {synthetic} synthetic) against onnxruntime fp32\n")  # fmt: skip
     print("| set-up | images | identical captions | identical tokens |")
     print("|---|---:|---:|---:|")
     for row in measure(fp32_dir, int8_dir, images):

@@ -19,13 +19,14 @@ from inference.model_files import (
     VISION_FILE,
     GenerationConfig,
     Manifest,
+    ModelFilesError,
     PreprocessConfig,
     load_generation,
     load_manifest,
     load_preprocess,
 )
 from inference.preprocess import pixel_values
-from inference.sessions import Runtime, available_providers, create_session, runtime_providers
+from inference.sessions import RuntimeChoice, available_providers, create_session, resolve_runtime, runtime_providers
 from inference.tokenizer import CaptionTokenizer
 
 
@@ -128,9 +129,16 @@ class BlipCaptioner:
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: Path, threads: int, runtime: Runtime = "onnxruntime") -> BlipCaptioner:
-        """Check every file's hash against the manifest, then create the sessions once."""
+    def load(cls, model_dir: Path, threads: int, runtime: RuntimeChoice = "onnxruntime") -> BlipCaptioner:
+        """Check every file's hash against the manifest, then create the sessions once (``auto``:
+        ``sessions.resolve_runtime`` picks the runtime for this export and CPU)."""
         manifest = load_manifest(model_dir, verify=True)
+        runtime = resolve_runtime(runtime, manifest.precision)
+        if runtime == "openvino" and manifest.precision != "fp32":
+            raise ModelFilesError(
+                f"INFERENCE_RUNTIME=openvino serves fp32 exports (it computes them in bf16 where the CPU can); "
+                f"{model_dir} is {manifest.precision}: set INFERENCE_PRECISION=fp32 or INFERENCE_RUNTIME=onnxruntime."
+            )
         vision = create_session(model_dir / VISION_FILE, threads, runtime)
         return cls(
             manifest=manifest,

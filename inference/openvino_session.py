@@ -22,6 +22,10 @@ def compute_precision(core: ov.Core) -> str:
     return "bf16" if BF16_CAPABILITY in capabilities else "f32"
 
 
+def cpu_has_bf16() -> bool:
+    return compute_precision(ov.Core()) == "bf16"
+
+
 class OpenVinoSession:
     """A compiled model behind onnxruntime's ``run(None, feeds)``: outputs in graph order, copied
     (the decoder feeds its outputs back as the next step's inputs)."""

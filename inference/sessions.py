@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
@@ -11,6 +13,28 @@ from inference.generate import OnnxSession
 
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 Runtime = Literal["onnxruntime", "openvino"]
+RuntimeChoice = Literal["auto", "onnxruntime", "openvino"]
+
+
+def openvino_computes_bf16() -> bool:
+    """Whether OpenVINO is installed and its CPU plugin has native bf16 (AMX or AVX512_BF16)."""
+    if importlib.util.find_spec("openvino") is None:
+        return False
+    from inference.openvino_session import cpu_has_bf16
+
+    return cpu_has_bf16()
+
+
+def resolve_runtime(
+    choice: RuntimeChoice, precision: str, has_bf16: Callable[[], bool] = openvino_computes_bf16
+) -> Runtime:
+    """``auto``: OpenVINO for an fp32 export on a CPU with native bf16 and no CUDA (there it is the
+    fastest set-up that keeps fp32 weights, see bench.inference), onnxruntime everywhere else."""
+    if choice != "auto":
+        return choice
+    if precision != "fp32" or "CUDAExecutionProvider" in available_providers():
+        return "onnxruntime"
+    return "openvino" if has_bf16() else "onnxruntime"
 
 
 def available_providers() -> list[str]:

@@ -12,8 +12,9 @@ from PIL import Image
 
 from bench.agreement import compare
 from inference.captioner import BlipCaptioner
-from inference.model_files import DECODER_FILE, VISION_FILE, load_generation
+from inference.model_files import DECODER_FILE, VISION_FILE, ModelFilesError, load_generation
 from inference.preprocess import decode_image
+from inference.sessions import RuntimeChoice, resolve_runtime
 from inference.settings import InferenceSettings
 from tests.conftest import ModelExporter, Reporter
 from tests.optional import import_or_skip
@@ -76,8 +77,30 @@ def test_openvino_runtime_follows_onnxruntime_fp32_on_tiny_random(
     assert agreement >= OPENVINO_MIN_TOKEN_AGREEMENT
 
 
-def test_runtime_setting_accepts_the_two_runtimes_only() -> None:
+def test_runtime_setting_defaults_to_onnxruntime_and_accepts_openvino_and_auto() -> None:
     assert InferenceSettings().runtime == "onnxruntime"
+    assert InferenceSettings(runtime="auto").runtime == "auto"
     assert InferenceSettings(runtime="openvino").runtime == "openvino"
     with pytest.raises(ValueError, match="runtime"):
         InferenceSettings(runtime="tensorrt")
+
+
+@pytest.mark.parametrize(
+    ("choice", "precision", "bf16", "runtime"),
+    [
+        ("auto", "fp32", True, "openvino"),
+        ("auto", "fp32", False, "onnxruntime"),
+        ("auto", "int8", True, "onnxruntime"),
+        ("onnxruntime", "fp32", True, "onnxruntime"),
+        ("openvino", "fp32", False, "openvino"),
+    ],
+)
+def test_auto_runtime_is_openvino_for_fp32_on_a_bf16_cpu_only(
+    choice: RuntimeChoice, precision: str, bf16: bool, runtime: str
+) -> None:
+    assert resolve_runtime(choice, precision, has_bf16=lambda: bf16) == runtime
+
+
+def test_openvino_refuses_an_int8_export_saying_what_to_set(exported_model: ModelExporter) -> None:
+    with pytest.raises(ModelFilesError, match="INFERENCE_PRECISION=fp32 or INFERENCE_RUNTIME=onnxruntime"):
+        BlipCaptioner.load(exported_model("tiny-random", "int8"), threads=1, runtime="openvino")
