@@ -41,7 +41,7 @@ def weight_widths(model: object) -> dict[str, int]:
     return {tensor.name: tensor.dims[-1] for tensor in model.graph.initializer if len(tensor.dims) == 2}
 
 
-def test_int8_export_quantizes_the_lm_head_and_fuses_vision_attention(exported_model: ModelExporter) -> None:
+def test_int8_export_quantizes_the_lm_head_and_every_vision_weight(exported_model: ModelExporter) -> None:
     model_dir = exported_model("tiny-random", "int8")
     vocab = load_generation(model_dir).vocab_size
     decoder = onnx.load(str(model_dir / DECODER_FILE))
@@ -52,8 +52,13 @@ def test_int8_export_quantizes_the_lm_head_and_fuses_vision_attention(exported_m
     float_weights = [node.name for node in decoder.graph.node if node.op_type in float_ops and node.input[1] in widths]
     assert float_weights == [], "a weight MatMul/Gemm stayed fp32"
     vision = onnx.load(str(model_dir / VISION_FILE))
-    assert sum(node.op_type == "QAttention" for node in vision.graph.node) == 2  # tiny-random's two layers
-    assert not any(node.op_type == "Softmax" for node in vision.graph.node)
+    vision_widths = weight_widths(vision)
+    float_vision = [
+        node.name for node in vision.graph.node if node.op_type in float_ops and node.input[1] in vision_widths
+    ]
+    assert float_vision == [], "a vision weight MatMul stayed fp32"
+    # unfused on purpose: onnxruntime's QAttention measured slower than int8 MatMuls around plain attention
+    assert not any(node.op_type in ("Attention", "QAttention") for node in vision.graph.node)
 
 
 def test_fp32_export_fuses_the_vision_attention(exported_model: ModelExporter) -> None:
