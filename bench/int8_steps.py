@@ -4,8 +4,10 @@
   weights per tensor, the LM head and its transform left fp32 (they were Gemm nodes, which the
   dynamic quantizer skips; here the same two MatMuls are excluded by name).
 - ``lm-head``: the LM head and its transform int8 too.
-- ``per-channel``: and every weight quantized per output channel.
-- the product's ``onnx-int8``: and the vision attention fused first (one ``QAttention`` per layer).
+- ``per-channel``: and every weight quantized per output channel: the product's int8 recipe since
+  commit 8675d35 (its vision graph has q/k/v split instead of packed; same MatMul work).
+- ``onnx-int8`` of a run made before that commit: and the vision attention fused first (one
+  ``QAttention`` per layer), measured slower, so no longer done.
 
 Each variant dir reuses the fp32 export's side files with a manifest of its own hashes.
 """
