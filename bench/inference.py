@@ -1,11 +1,15 @@
-"""Inference benchmark: PyTorch eager ``generate`` vs our ONNX export (fp32, int8) on BLIP-large.
+"""Inference benchmark: PyTorch eager ``generate`` (fp32, and bf16 where the CPU has bf16) vs our
+ONNX export (fp32 and int8 on onnxruntime, the fp32 export on OpenVINO) on BLIP-large.
 
 Run with ``make bench-inference`` (or ``python -m bench.inference``). The real
 blip-image-captioning-large architecture is built from its config values with seeded random
 weights (same compute as the real model), exported by our own exporter, and every configuration
 runs in its own process (so peak RSS is its own), 2 threads, exactly 20 new tokens, batch 1 and
-4. Rounds interleave the configurations; medians are reported, with ratios to PyTorch and the
+4. Rounds interleave the configurations; every cell is the median with its min-max spread, with
+ratios to the best PyTorch set-up (bf16 where the CPU has AMX or AVX512_BF16, else fp32) and the
 roofline: encoder FLOPs / measured ORT GEMM rate + decoder bytes / measured memory bandwidth.
+``--int8-steps`` adds the int8 variants that show what each quantization fix is worth
+(``bench/int8_steps.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +34,8 @@ SOURCE_DIR = CACHE_DIR / "blip-large-random-hf"
 THREADS = 2
 NEW_TOKENS = 20
 ENCODER_GFLOP = 382.0  # per image: 24 layers x 577 tokens x hidden 1024 (matmuls and attention)
-CONFIGS = ("pytorch", "onnx-fp32", "onnx-int8")
+BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
+ONNX_CONFIGS = ("onnx-fp32", "onnx-int8")
 LARGE_TEXT = {"vocab_size": 30524, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
               "num_attention_heads": 12, "max_position_embeddings": 512}  # fmt: skip
 LARGE_VISION = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24, "num_attention_heads": 16,
@@ -62,6 +68,18 @@ def build_large_random() -> Path:
     return SOURCE_DIR
 
 
+def ensure_unfused_export() -> Path:
+    """The fp32 export before attention fusion (the int8 steps' starting point)."""
+    target = CACHE_DIR / "blip-large-random-fp32-unfused"
+    if not (target / "manifest.json").exists():
+        command = [sys.executable, "-c", "import sys; from pathlib import Path; "
+                   "from inference.export.onnx_export import export_model; "
+                   "export_model(sys.argv[1], Path(sys.argv[2]), fuse_attention=False)",
+                   str(build_large_random()), str(target)]  # fmt: skip
+        subprocess.run(command, check=True, cwd=REPO_ROOT)
+    return target
+
+
 def ensure_export(precision: str) -> Path:
     target = CACHE_DIR / f"blip-large-random-{precision}"
     if not (target / "manifest.json").exists():
@@ -80,6 +98,38 @@ def sample_images(batch: int) -> list[Any]:
     return [Image.open(corpus / names[index % len(names)]).convert("RGB") for index in range(batch)]
 
 
+def cpu_info() -> tuple[str, set[str]]:
+    """The CPU's model name and flags, from /proc/cpuinfo."""
+    name, flags = "unknown CPU", set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "model name":
+            name = value.strip()
+        elif key.strip() == "flags":
+            flags = set(value.split())
+    return name, flags
+
+
+def cpu_has_bf16() -> bool:
+    return any(flag in cpu_info()[1] for flag in BF16_CPU_FLAGS)
+
+
+def configs(int8_steps: bool) -> list[str]:
+    """PyTorch fp32, PyTorch bf16 where the CPU has it, then ours."""
+    from bench.int8_steps import STEP_NAMES
+
+    steps = [f"onnx-int8-{name}" for name in STEP_NAMES] if int8_steps else []
+    return ["pytorch", *(["pytorch-bf16"] if cpu_has_bf16() else []), *ONNX_CONFIGS, *steps]
+
+
+def model_dir_of(config: str) -> Path:
+    from bench.int8_steps import STEPS_DIR
+
+    if config.startswith("onnx-int8-"):
+        return STEPS_DIR / config.removeprefix("onnx-int8-")
+    return CACHE_DIR / f"blip-large-random-{config.split('-')[1]}"
+
+
 def peak_rss_mb() -> float:
     """This process's own peak RSS (VmHWM). Not ru_maxrss: across fork/vfork + exec Linux carries
     the parent's high-water mark into it, so a worker would report the exporting parent's peak."""
@@ -89,13 +139,16 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_pytorch(batch: int, iterations: int) -> dict[str, Any]:
+def run_pytorch(batch: int, iterations: int, bf16: bool) -> dict[str, Any]:
     import torch
     from transformers import BlipForConditionalGeneration, BlipProcessor
 
     torch.set_num_threads(THREADS)
     model = BlipForConditionalGeneration.from_pretrained(SOURCE_DIR, attn_implementation="eager").eval()
     inputs = BlipProcessor.from_pretrained(SOURCE_DIR)(images=sample_images(batch), return_tensors="pt")
+    if bf16:  # the weights and the activations in bf16: oneDNN's bf16 kernels where the CPU has them
+        model = model.to(torch.bfloat16)
+        inputs["pixel_values"] = inputs["pixel_values"].to(torch.bfloat16)
     latencies = []
     with torch.inference_mode():
         for _ in range(iterations + 1):
@@ -104,33 +157,36 @@ def run_pytorch(batch: int, iterations: int) -> dict[str, Any]:
                                     min_new_tokens=NEW_TOKENS)  # fmt: skip
             latencies.append(time.perf_counter() - started)
             assert output.shape[1] == NEW_TOKENS + 1
-    return {"latencies_s": latencies[1:], "encode_s": []}
+    return {"latencies_s": latencies[1:], "encode_s": [], "decode_s": []}
 
 
-def run_onnx(precision: str, batch: int, iterations: int) -> dict[str, Any]:
+def run_onnx(config: str, batch: int, iterations: int) -> dict[str, Any]:
     from inference.captioner import BlipCaptioner
     from inference.generate import cross_attention_cache, greedy_decode
     from inference.preprocess import pixel_values
 
-    captioner = BlipCaptioner.load(CACHE_DIR / f"blip-large-random-{precision}", threads=THREADS)
+    captioner = BlipCaptioner.load(model_dir_of(config), threads=THREADS, device="cpu")
     images = sample_images(batch)
-    latencies, encodes = [], []
+    latencies, encodes, decodes = [], [], []
     for _ in range(iterations + 1):
         started = time.perf_counter()
         pixels = pixel_values(images, captioner.preprocess)
         encode_started = time.perf_counter()
         cross = cross_attention_cache(captioner.vision, pixels, captioner.generation.num_layers)
-        encodes.append(time.perf_counter() - encode_started)
+        decode_started = time.perf_counter()
+        encodes.append(decode_started - encode_started)
         rows = greedy_decode(captioner.decoder, cross, [], captioner.generation, NEW_TOKENS, NEW_TOKENS)
+        decodes.append(time.perf_counter() - decode_started)
         latencies.append(time.perf_counter() - started)
         assert all(row.new_tokens == NEW_TOKENS for row in rows)
-    return {"latencies_s": latencies[1:], "encode_s": encodes[1:]}
+    return {"latencies_s": latencies[1:], "encode_s": encodes[1:], "decode_s": decodes[1:]}
 
 
 def worker(config: str, batch: int, iterations: int) -> None:
-    result = (
-        run_pytorch(batch, iterations) if config == "pytorch" else run_onnx(config.split("-")[1], batch, iterations)
-    )
+    if config.startswith("pytorch"):
+        result = run_pytorch(batch, iterations, bf16=config == "pytorch-bf16")
+    else:
+        result = run_onnx(config, batch, iterations)
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
@@ -183,12 +239,40 @@ def decoder_weight_bytes() -> int:
     return sum(int(np.prod(tensor.dims)) * 4 for tensor in model.graph.initializer if len(tensor.dims) == 2)
 
 
+def spread(values: list[float], digits: int = 2) -> str:
+    """``median (min-max)``."""
+    return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
+
+
+def label(config: str) -> str:
+    return config
+
+
+def print_table(samples: dict[tuple[str, int], dict[str, list[float]]], names: list[str], batches: list[int]) -> None:
+    reference_name = "pytorch-bf16" if "pytorch-bf16" in names else "pytorch"
+    print(f"| configuration | batch | latency s | vision s | decoder s | images/s | peak RSS MB | "
+          f"vs pytorch | vs {reference_name} (best PyTorch) |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for batch in batches:
+        fp32 = statistics.median(samples[("pytorch", batch)]["latencies_s"])
+        best = statistics.median(samples[(reference_name, batch)]["latencies_s"])
+        for config in names:
+            entry = samples[(config, batch)]
+            latency = statistics.median(entry["latencies_s"])
+            vision = spread(entry["encode_s"]) if entry["encode_s"] else "-"
+            decoder = spread(entry["decode_s"]) if entry["decode_s"] else "-"
+            print(f"| {label(config)} | {batch} | {spread(entry['latencies_s'])} | {vision} | {decoder} | "
+                  f"{batch / latency:.2f} | {max(entry['peak_rss_mb']):.0f} | {latency / fp32:.2f} | "
+                  f"{latency / best:.2f} |")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--iterations", type=int, default=2, help="timed runs per worker process")
     parser.add_argument("--batches", default="1,4")
-    parser.add_argument("--worker", choices=CONFIGS)
+    parser.add_argument("--int8-steps", action="store_true", help="also the int8 variants of bench/int8_steps.py")
+    parser.add_argument("--worker")
     parser.add_argument("--batch", type=int, default=1)
     args = parser.parse_args()
     if args.worker:
@@ -196,25 +280,33 @@ def main() -> None:
         return
     for precision in ("fp32", "int8"):
         ensure_export(precision)
+    if args.int8_steps:
+        from bench.int8_steps import build_step_dirs
+
+        build_step_dirs(CACHE_DIR / "blip-large-random-fp32", ensure_unfused_export())
+    names = configs(args.int8_steps)
     batches = [int(value) for value in args.batches.split(",")]
     samples: dict[tuple[str, int], dict[str, list[float]]] = {}
     gemm_rates: list[float] = []
     bandwidths: list[float] = []
     env = {**os.environ, "OMP_NUM_THREADS": str(THREADS)}
+    started_at = datetime.now(UTC)
     for round_number in range(args.rounds):
         # the machine's own rates are measured in every round, between the model runs, so the
         # roofline moves with whatever else the (shared) machine is doing at the time
         gemm_rates.append(measure_gemm_gflops())
         bandwidths.append(measure_bandwidth_gbs())
         for batch in batches:
-            for config in CONFIGS:
+            for config in names:
                 command = [sys.executable, "-m", "bench.inference", "--worker", config, "--batch", str(batch),
                            "--iterations", str(args.iterations)]  # fmt: skip
                 output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO_ROOT, env=env)
                 result = json.loads(output.stdout.strip().splitlines()[-1])
-                entry = samples.setdefault((config, batch), {"latencies_s": [], "encode_s": [], "peak_rss_mb": []})
-                entry["latencies_s"] += result["latencies_s"]
-                entry["encode_s"] += result["encode_s"]
+                entry = samples.setdefault(
+                    (config, batch), {"latencies_s": [], "encode_s": [], "decode_s": [], "peak_rss_mb": []}
+                )
+                for key in ("latencies_s", "encode_s", "decode_s"):
+                    entry[key] += result[key]
                 entry["peak_rss_mb"].append(result["peak_rss_mb"])
                 print(f"round {round_number + 1}: {config} batch {batch}: "
                       f"{statistics.median(result['latencies_s']):.2f} s", file=sys.stderr)  # fmt: skip
@@ -222,17 +314,13 @@ def main() -> None:
     bandwidths.append(measure_bandwidth_gbs())
     gemm, bandwidth = statistics.median(gemm_rates), statistics.median(bandwidths)
     decoder_bytes = decoder_weight_bytes()
+    cpu_name, flags = cpu_info()
+    bf16_flags = ", ".join(flag for flag in BF16_CPU_FLAGS if flag in flags) or "none"
+    print(f"{cpu_name} ({os.cpu_count()} CPUs; bf16 flags: {bf16_flags}), "
+          f"{started_at:%Y-%m-%d %H:%M} to {datetime.now(UTC):%H:%M} UTC")  # fmt: skip
     print(f"BLIP-large architecture, random weights, {NEW_TOKENS} new tokens, {THREADS} threads, "
-          f"median of {args.rounds} interleaved rounds x {args.iterations} runs\n")  # fmt: skip
-    print("| configuration | batch | latency s | images/s | peak RSS MB | latency vs PyTorch |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for batch in batches:
-        reference = statistics.median(samples[("pytorch", batch)]["latencies_s"])
-        for config in CONFIGS:
-            entry = samples[(config, batch)]
-            latency = statistics.median(entry["latencies_s"])
-            print(f"| {config} | {batch} | {latency:.2f} | {batch / latency:.2f} | "
-                  f"{max(entry['peak_rss_mb']):.0f} | {latency / reference:.2f} |")  # fmt: skip
+          f"{args.rounds} interleaved rounds x {args.iterations} runs; median (min-max)\n")  # fmt: skip
+    print_table(samples, names, batches)
     encode = statistics.median(samples[("onnx-fp32", 1)]["encode_s"])
     total = statistics.median(samples[("onnx-fp32", 1)]["latencies_s"])
     encoder_bound = ENCODER_GFLOP / gemm

@@ -46,9 +46,12 @@ def session_options(threads: int) -> ort.SessionOptions:
     return options
 
 
-def create_session(model: Path | bytes, threads: int, device: DeviceSetting = "auto") -> ort.InferenceSession:
+def create_session(
+    model: Path | bytes, threads: int, device: DeviceSetting = "auto", *, profile_prefix: Path | None = None
+) -> ort.InferenceSession:
     """One session on ``device``; with ``cuda``, ``DeviceUnavailableError`` unless the session really
-    got the CUDA provider (onnxruntime falls back to the CPU silently when CUDA cannot be loaded)."""
+    got the CUDA provider (onnxruntime falls back to the CPU silently when CUDA cannot be loaded).
+    ``profile_prefix`` turns on onnxruntime's per-operator profile (``bench.op_profile``)."""
     available = ort.get_available_providers()
     if device == "cuda" and CUDA_PROVIDER not in available:
         raise DeviceUnavailableError(
@@ -57,9 +60,11 @@ def create_session(model: Path | bytes, threads: int, device: DeviceSetting = "a
             "(onnxruntime-gpu) in place of onnxruntime, or set INFERENCE_DEVICE=auto or cpu."
         )
     source = str(model) if isinstance(model, Path) else model
-    session = ort.InferenceSession(
-        source, sess_options=session_options(threads), providers=requested_providers(device, available)
-    )
+    options = session_options(threads)
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = str(profile_prefix)
+    session = ort.InferenceSession(source, sess_options=options, providers=requested_providers(device, available))
     if device == "cuda" and CUDA_PROVIDER not in session.get_providers():
         raise DeviceUnavailableError(
             f"INFERENCE_DEVICE=cuda, but onnxruntime {ort.__version__} could not start its CUDA execution provider "

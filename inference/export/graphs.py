@@ -1,7 +1,10 @@
 """The two graphs we export, as torch modules over a BlipForConditionalGeneration's own weights.
 
 1. ``VisionEncoder``: pixel_values -> image embeddings and, for every decoder layer, the
-   cross-attention keys and values (computed once per image, not at every step).
+   cross-attention keys and values (computed once per image, not at every step). Its attention is
+   written as ViT's (separate query/key/value projections split from BLIP's packed ``qkv``, scores
+   divided by sqrt(head size)): the pattern onnxruntime's transformer optimizer fuses into one
+   ``com.microsoft.Attention`` node, which BLIP's packed reshape of ``qkv`` is not.
 2. ``DecoderStep``: one step for every step, the first included (then with an empty cache):
    input ids + past self-attention keys/values + the cached cross keys/values ->
    last-position logits + present self-attention keys/values.
@@ -29,23 +32,52 @@ def _merge_heads(states: torch.Tensor) -> torch.Tensor:
     return states.transpose(1, 2).reshape(batch, length, heads * head_size)
 
 
+class _QueryKeyValue(nn.Module):
+    """BLIP's packed ``qkv`` projection as three ``nn.Linear`` (rows 0..D, D..2D, 2D..3D of its weight)."""
+
+    def __init__(self, packed: nn.Linear) -> None:
+        super().__init__()
+        width = packed.out_features // 3
+        self.query, self.key, self.value = (nn.Linear(packed.in_features, width) for _ in range(3))
+        for index, part in enumerate((self.query, self.key, self.value)):
+            part.weight = nn.Parameter(packed.weight[index * width : (index + 1) * width].detach().clone())
+            part.bias = nn.Parameter(packed.bias[index * width : (index + 1) * width].detach().clone())
+
+
 class VisionEncoder(nn.Module):
     """pixel_values -> (image_embeds, cross_key_0, cross_value_0, ..., cross_key_{L-1}, cross_value_{L-1})."""
 
     def __init__(self, model: BlipForConditionalGeneration) -> None:
         super().__init__()
-        self.vision_model = model.vision_model
+        vision = model.vision_model
+        self.embeddings = vision.embeddings
+        self.vision_layers = vision.encoder.layers
+        self.post_layernorm = vision.post_layernorm
+        self.qkv = nn.ModuleList(_QueryKeyValue(layer.self_attn.qkv) for layer in self.vision_layers)
+        self.vision_heads = model.config.vision_config.num_attention_heads
+        self.vision_head_size = model.config.vision_config.hidden_size // self.vision_heads
         self.layers = model.text_decoder.bert.encoder.layer
         self.heads = model.config.text_config.num_attention_heads
 
     def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        image_embeds = self.vision_model(pixel_values=pixel_values)[0]
+        hidden = self.embeddings(pixel_values)
+        for layer, qkv in zip(self.vision_layers, self.qkv, strict=True):
+            hidden = hidden + layer.self_attn.projection(self._attention(qkv, layer.layer_norm1(hidden)))
+            hidden = hidden + layer.mlp(layer.layer_norm2(hidden))
+        image_embeds = self.post_layernorm(hidden)
         outputs = [image_embeds]
         for layer in self.layers:
             cross = layer.crossattention.self
             outputs.append(_split_heads(cross.key(image_embeds), self.heads))
             outputs.append(_split_heads(cross.value(image_embeds), self.heads))
         return tuple(outputs)
+
+    def _attention(self, qkv: _QueryKeyValue, hidden: torch.Tensor) -> torch.Tensor:
+        query = _split_heads(qkv.query(hidden), self.vision_heads)
+        key = _split_heads(qkv.key(hidden), self.vision_heads)
+        value = _split_heads(qkv.value(hidden), self.vision_heads)
+        scores = torch.matmul(query, key.transpose(-1, -2)) / math.sqrt(self.vision_head_size)
+        return _merge_heads(torch.matmul(torch.softmax(scores, dim=-1), value))
 
 
 class DecoderStep(nn.Module):
@@ -79,9 +111,11 @@ class DecoderStep(nn.Module):
             presents += [key, value]
             hidden = self._cross_attention(layer, hidden, cross[2 * index], cross[2 * index + 1])
             hidden = layer.output(layer.intermediate(hidden), hidden)
-        last = self.head.transform(hidden[:, -1, :])
+        # 3-D through the head, so both of its Linears export as MatMul (a 2-D Linear is a Gemm,
+        # which onnxruntime's dynamic quantizer leaves fp32): the 30524 x 768 LM head gets int8 too.
+        last = self.head.transform(hidden[:, -1:, :])
         logits = nn.functional.linear(last, self.head.decoder.weight, self.head.bias)
-        return (logits, *presents)
+        return (logits[:, 0, :], *presents)
 
     def _self_attention(
         self, layer: nn.Module, hidden: torch.Tensor, past_key: torch.Tensor, past_value: torch.Tensor,
