@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install run run-gateway run-inference bench-inference test test-fast lint format typecheck bench bench-thumbnails bench-uploads bench-scaling bench-stats bench-search db clean
+.PHONY: help install run run-gateway run-inference bench-inference test test-fast lint format typecheck bench bench-thumbnails bench-uploads bench-scaling bench-stats bench-search bench-upload-caption bench-agreement db clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}'
@@ -76,7 +76,13 @@ bench-stats: install ## GET /api/stats latency at 10k, 100k and 1M images, SQLit
 bench-search: install db ## Caption search p50/p95 at 10k, 100k and 1M images, SQLite and PostgreSQL (rows bulk-loaded, indexed by the app's migration)
 	$(BIN)/python -m bench.search
 
-bench-inference: install ## BLIP-large (random weights): PyTorch eager vs our ONNX fp32/int8
+bench-upload-caption: install ## A 12 MP JPEG from upload to caption through both services (BLIP-large, random weights)
+	$(BIN)/python -m bench.upload_caption
+
+bench-agreement: install ## How often int8 captions agree with fp32 (MODEL_DIR=your fp32 export; default tiny-random)
+	$(BIN)/python -m bench.agreement --model-dir $(or $(MODEL_DIR),tiny-random)
+
+bench-inference: install ## BLIP-large (random weights): PyTorch fp32 and bf16 vs our ONNX fp32/int8
 	$(BIN)/python -m bench.inference
 
 clean: ## Remove caches (keeps .venv, data and logs)
