@@ -29,10 +29,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.db import Database, build_engine, upgrade_schema
 from gateway.persistence.models import CaptionStatus, Image, ImageStatus, utc_now
 from gateway.persistence.repository import ImageRepository
-from gateway.persistence.transitions import CaptionResult, CpuStagesResult, FinalState
+from gateway.persistence.transitions import CaptionOutcome, CpuStagesResult, FinalState
 from gateway.schemas import stats_of
 
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -76,10 +76,10 @@ def process_batch(session: Session, count: int, rng: random.Random) -> None:
         )
         completed_at = image.started_at + timedelta(milliseconds=rng.lognormvariate(6.5, 0.6))
         if rng.random() < 0.9:
-            caption = CaptionResult(CaptionStatus.COMPLETED, text="a photo", model="bench", duration_ms=600.0)
+            caption = CaptionOutcome(CaptionStatus.COMPLETED, text="a photo", model="bench", duration_ms=600.0)
             finals.append((image.id, FinalState(ImageStatus.COMPLETED, caption, completed_at)))
         else:
-            caption = CaptionResult(CaptionStatus.UNAVAILABLE, error="down", duration_ms=900.0)
+            caption = CaptionOutcome(CaptionStatus.UNAVAILABLE, error="down", duration_ms=900.0)
             failed = FinalState(ImageStatus.FAILED, caption, completed_at, error="Caption unavailable: down")
             finals.append((image.id, failed))
     assert len(repository.save_cpu_stages_many("bench", stages)) == count
@@ -102,7 +102,7 @@ def backend_database(backend: str) -> Iterator[Database | None]:
     if backend == "sqlite":
         with tempfile.TemporaryDirectory() as directory:
             database = Database(build_engine(f"sqlite:///{Path(directory) / 'bench.sqlite3'}"))
-            migrate(database.engine)
+            upgrade_schema(database.engine)
             yield database
             database.dispose()
         return
@@ -118,7 +118,7 @@ def backend_database(backend: str) -> Iterator[Database | None]:
         return
     try:
         database = Database(build_engine(f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"))
-        migrate(database.engine)
+        upgrade_schema(database.engine)
         yield database
         database.dispose()
     finally:

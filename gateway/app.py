@@ -25,7 +25,7 @@ from gateway.events.feed import EventFeed
 from gateway.events.webhooks.sender import WebhookSender
 from gateway.intake.uploads import UploadService
 from gateway.metrics import GatewayMetrics
-from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.db import Database, build_engine, upgrade_schema
 from gateway.problems import EXCEPTION_HANDLERS
 from gateway.processing.pipeline import ImagePipeline
 from gateway.processing.recaptioner import Recaptioner
@@ -104,7 +104,7 @@ async def _start_services(
     await storage.start()  # never raises for a wrong endpoint/credential/bucket: readiness says which
     database = Database(build_engine(settings.resolved_database_url))
     stack.callback(database.dispose)
-    await anyio.to_thread.run_sync(migrate, database.engine)
+    await anyio.to_thread.run_sync(upgrade_schema, database.engine)
     metrics = GatewayMetrics()
     inference = InferenceClient(settings, transport=inference_transport, metrics=metrics)
     stack.push_async_callback(inference.aclose)

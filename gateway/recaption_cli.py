@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from gateway.catalog import ImageCatalog
 from gateway.errors import InferenceUnavailableError, ReplicasDisagreeError, StorageUnavailableError
 from gateway.persistence.aggregates import RecaptionCounts
-from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.db import Database, build_engine, upgrade_schema
 from gateway.persistence.models import CaptionModel
 from gateway.replicas.client import InferenceClient
 from gateway.settings import GatewaySettings
@@ -83,7 +83,7 @@ async def follow(catalog: ImageCatalog, out: TextIO) -> int:
 async def recaption(settings: GatewaySettings, *, every: bool, keep_following: bool, out: TextIO) -> int:
     database = Database(build_engine(settings.resolved_database_url))
     try:
-        await anyio.to_thread.run_sync(migrate, database.engine)
+        await anyio.to_thread.run_sync(upgrade_schema, database.engine)
         current = None if every else await served_model(settings)
         catalog = ImageCatalog(database)
         queued = await catalog.queue_recaptions(current)

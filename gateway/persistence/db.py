@@ -66,7 +66,7 @@ def build_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
 
-def migrate(engine: Engine) -> None:
+def upgrade_schema(engine: Engine) -> None:
     """Bring the schema to the newest Alembic revision (idempotent)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))

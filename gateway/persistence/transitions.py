@@ -32,7 +32,7 @@ class CpuStagesResult:
 
 
 @dataclass(frozen=True)
-class CaptionResult:
+class CaptionOutcome:
     """How captioning ended: a text (completed) or an error (failed/unavailable)."""
 
     status: CaptionStatus
@@ -64,7 +64,7 @@ class FinalState:
     """
 
     status: ImageStatus
-    caption: CaptionResult
+    caption: CaptionOutcome
     completed_at: datetime
     error: str | None = None
     caption_cycles: int | None = None

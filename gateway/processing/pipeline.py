@@ -24,7 +24,7 @@ from gateway.persistence.db import Database
 from gateway.persistence.models import CaptionStatus, Image, ImageStatus, utc_now
 from gateway.persistence.repository import ImageRepository
 from gateway.persistence.threads import run_to_completion
-from gateway.persistence.transitions import CaptionResult, CpuStagesResult, FinalState, ThumbnailDimensions
+from gateway.persistence.transitions import CaptionOutcome, CpuStagesResult, FinalState, ThumbnailDimensions
 from gateway.replicas.client import InferenceClient, made_by
 from gateway.settings import GatewaySettings
 from gateway.storage import BlobNotFoundError, BlobStore
@@ -157,7 +157,7 @@ class ImagePipeline:
             status=ImageStatus.FAILED,
             error=outcome.error,
             completed_at=utc_now(),
-            caption=CaptionResult(
+            caption=CaptionOutcome(
                 CaptionStatus.FAILED, error=f"Not captioned: the {outcome.failed_stage} stage failed."
             ),
         )
@@ -199,7 +199,7 @@ class ImagePipeline:
             await self._discard_if_deleted(image.id)
             return
         duration_ms = _elapsed_ms(started)
-        caption = CaptionResult(CaptionStatus.COMPLETED, text=text, model=model, duration_ms=duration_ms)
+        caption = CaptionOutcome(CaptionStatus.COMPLETED, text=text, model=model, duration_ms=duration_ms)
         final = FinalState(status=ImageStatus.COMPLETED, caption=caption, completed_at=utc_now())
         if await self._save(image, token, None, final):
             self.metrics.inference_calls.labels(outcome).inc()
@@ -222,7 +222,7 @@ class ImagePipeline:
             if cycles >= self.settings.caption_max_cycles:
                 status = CaptionStatus.FAILED
                 detail = f"Gave up after {cycles} caption attempts while inference was ready; last error: {detail}"
-        caption = CaptionResult(status, error=detail, duration_ms=duration_ms)
+        caption = CaptionOutcome(status, error=detail, duration_ms=duration_ms)
         return FinalState(
             status=ImageStatus.FAILED,
             error=f"Caption {status}: {detail}",

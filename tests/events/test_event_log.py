@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from gateway.events.feed import EventFeed
 from gateway.persistence.aggregates import read_counters
-from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.db import Database, build_engine, upgrade_schema
 from gateway.persistence.event_log import events_after, newest_event_id, prune_events
 from gateway.persistence.models import Image, utc_now
 from gateway.persistence.repository import ImageRepository
@@ -25,7 +25,7 @@ from tests.repository_backends import BACKENDS, database_url_for
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     with database_url_for(request.param, tmp_path) as url:
         db = Database(build_engine(url))
-        migrate(db.engine)
+        upgrade_schema(db.engine)
         yield db
         db.dispose()
 

@@ -16,11 +16,11 @@ from sqlalchemy import text
 from sqlmodel import Session
 
 from gateway.errors import InvalidQueryError
-from gateway.persistence.db import MIGRATIONS_DIR, Database, build_engine, migrate
+from gateway.persistence.db import MIGRATIONS_DIR, Database, build_engine, upgrade_schema
 from gateway.persistence.models import CaptionModel, CaptionStatus, Image, ImageStatus, utc_now
 from gateway.persistence.repository import ImageRepository
 from gateway.persistence.search import MAX_QUERY_CHARS, parse_query
-from gateway.persistence.transitions import CaptionResult, FinalState
+from gateway.persistence.transitions import CaptionOutcome, FinalState
 from gateway.storage import new_image_id
 from tests.repository_backends import BACKENDS, database_url_for
 
@@ -29,7 +29,7 @@ from tests.repository_backends import BACKENDS, database_url_for
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     with database_url_for(request.param, tmp_path) as url:
         engine = build_engine(url)
-        migrate(engine)
+        upgrade_schema(engine)
         db = Database(engine)
         yield db
         db.dispose()
@@ -52,9 +52,9 @@ def new_image(**overrides: Any) -> Image:
 
 def final(caption: str | None, status: ImageStatus = ImageStatus.COMPLETED) -> FinalState:
     outcome = (
-        CaptionResult(status=CaptionStatus.COMPLETED, text=caption, model=CaptionModel("fake"))
+        CaptionOutcome(status=CaptionStatus.COMPLETED, text=caption, model=CaptionModel("fake"))
         if caption is not None
-        else CaptionResult(status=CaptionStatus.UNAVAILABLE, error="down")
+        else CaptionOutcome(status=CaptionStatus.UNAVAILABLE, error="down")
     )
     return FinalState(status=status, caption=outcome, completed_at=utc_now(), error=None if caption else "down")
 
@@ -270,7 +270,7 @@ def test_the_migration_indexes_captions_written_before_it(backend: str, tmp_path
                 ),
                 {"at": utc_now(), "sha": "0" * 64},
             )
-        migrate(engine)
+        upgrade_schema(engine)
         database = Database(engine)
         try:
             assert search(database, "tractors") == ["0123456789abcdef0123456789abcdef"]

@@ -19,7 +19,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
-from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.db import Database, build_engine, upgrade_schema
 from gateway.persistence.models import RejectionCount
 from tests.repository_backends import BACKENDS, database_url_for
 
@@ -28,7 +28,7 @@ from tests.repository_backends import BACKENDS, database_url_for
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     with database_url_for(request.param, tmp_path) as url:
         engine = build_engine(url)
-        migrate(engine)
+        upgrade_schema(engine)
         db = Database(engine)
         yield db
         db.dispose()

@@ -15,7 +15,7 @@ from sqlalchemy import inspect
 from sqlmodel import SQLModel
 
 import gateway.persistence.models  # noqa: F401  (registers every table on SQLModel.metadata)
-from gateway.persistence.db import build_engine, migrate
+from gateway.persistence.db import build_engine, upgrade_schema
 from gateway.persistence.search import FTS_TABLE, GIN_INDEX, TSVECTOR_COLUMN, is_search_index
 from tests.repository_backends import BACKENDS, database_url_for
 
@@ -29,7 +29,7 @@ def test_migrating_from_empty_leaves_nothing_for_autogenerate_to_add(backend: st
     with database_url_for(backend, tmp_path) as url:
         engine = build_engine(url)
         try:
-            migrate(engine)
+            upgrade_schema(engine)
             with engine.connect() as connection:
                 options = {"compare_type": False, "include_object": not_search_index}
                 context = MigrationContext.configure(connection, opts=options)
@@ -44,7 +44,7 @@ def test_the_search_index_exists_after_migrating(backend: str, tmp_path: Path) -
     with database_url_for(backend, tmp_path) as url:
         engine = build_engine(url)
         try:
-            migrate(engine)
+            upgrade_schema(engine)
             inspector = inspect(engine)
             if backend == "postgresql":
                 assert TSVECTOR_COLUMN in {column["name"] for column in inspector.get_columns("images")}

@@ -13,10 +13,10 @@ import pytest
 
 from gateway.errors import InvalidQueryError
 from gateway.persistence.aggregates import StatusCounts
-from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.db import Database, build_engine, upgrade_schema
 from gateway.persistence.models import CaptionModel, CaptionStatus, Image, ImageStatus, RejectionReason, utc_now
 from gateway.persistence.repository import ImageRepository
-from gateway.persistence.transitions import CaptionResult, CpuStagesResult, FinalState
+from gateway.persistence.transitions import CaptionOutcome, CpuStagesResult, FinalState
 from gateway.storage import new_image_id
 from tests.repository_backends import BACKENDS, database_url_for
 
@@ -25,8 +25,8 @@ from tests.repository_backends import BACKENDS, database_url_for
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with database_url_for(request.param, tmp_path) as url:
         engine = build_engine(url)
-        migrate(engine)
-        migrate(engine)  # idempotent: a restart migrates nothing twice
+        upgrade_schema(engine)
+        upgrade_schema(engine)  # idempotent: a restart migrates nothing twice
         engine.dispose()
         yield url
 
@@ -152,7 +152,7 @@ def test_requeue_only_moves_failed_images(database: Database) -> None:
     assert not database.run_sync(lambda session: ImageRepository(session).requeue_failed(image_id))
     database.run_sync(lambda session: ImageRepository(session).claim_next("t", 30))
     down = FinalState(
-        ImageStatus.FAILED, CaptionResult(CaptionStatus.UNAVAILABLE, error="down"), utc_now(), error="down"
+        ImageStatus.FAILED, CaptionOutcome(CaptionStatus.UNAVAILABLE, error="down"), utc_now(), error="down"
     )
     assert database.run_sync(lambda session: ImageRepository(session).finish(image_id, "t", down))
     assert database.run_sync(lambda session: ImageRepository(session).count_unavailable_captions()) == 1
@@ -172,7 +172,7 @@ def test_stats_aggregate_in_the_database(database: Database) -> None:
         assert claimed.started_at is not None
         done = FinalState(
             ImageStatus.COMPLETED,
-            CaptionResult(CaptionStatus.COMPLETED, text="a cat", model=CaptionModel("m", "r1", "fp32")),
+            CaptionOutcome(CaptionStatus.COMPLETED, text="a cat", model=CaptionModel("m", "r1", "fp32")),
             claimed.started_at + timedelta(milliseconds=100 * (number + 1)),
         )
         database.run_sync(

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
-from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.db import Database, build_engine, upgrade_schema
 from gateway.persistence.repository import ImageRepository
 from gateway.persistence.search import parse_query, sqlite_few_hits, sqlite_hits
 from tests.repository_backends import BACKENDS, database_url_for
@@ -48,7 +48,7 @@ FROM generate_series(1, {IMAGES}) AS x
 def many_images(backend: str, tmp_path: Path) -> Iterator[Database]:
     with database_url_for(backend, tmp_path) as url:
         engine = build_engine(url)
-        migrate(engine)
+        upgrade_schema(engine)
         with engine.begin() as connection:
             connection.execute(text(SQLITE_ROWS if backend == "sqlite" else POSTGRES_ROWS))
             connection.execute(text("ANALYZE"))

@@ -18,12 +18,12 @@ from sqlalchemy import func, select, text
 from sqlmodel import Session, col
 
 from gateway.persistence.aggregates import read_counters
-from gateway.persistence.db import MIGRATIONS_DIR, Database, build_engine, migrate
+from gateway.persistence.db import MIGRATIONS_DIR, Database, build_engine, upgrade_schema
 from gateway.persistence.ledger import RowState, contribution
 from gateway.persistence.models import CaptionModel, CaptionStatus, Image, ImageStatus, utc_now
 from gateway.persistence.recaptions import RecaptionRepository
 from gateway.persistence.repository import ImageRepository
-from gateway.persistence.transitions import CaptionResult, CpuStagesResult, FinalState, RecaptionOutcome
+from gateway.persistence.transitions import CaptionOutcome, CpuStagesResult, FinalState, RecaptionOutcome
 from gateway.storage import new_image_id
 from tests.repository_backends import BACKENDS, database_url_for
 
@@ -32,7 +32,7 @@ from tests.repository_backends import BACKENDS, database_url_for
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     with database_url_for(request.param, tmp_path) as url:
         engine = build_engine(url)
-        migrate(engine)
+        upgrade_schema(engine)
         engine.dispose()
         yield url
 
@@ -49,12 +49,12 @@ MODELS = (CaptionModel("m", "r1", "fp32"), CaptionModel("m", "r2", "fp32"))
 def final_state(started_at: datetime, rng: random.Random) -> FinalState:
     completed_at = started_at + timedelta(milliseconds=rng.uniform(0.5, 5000))
     if rng.random() < 0.6:
-        caption = CaptionResult(
+        caption = CaptionOutcome(
             CaptionStatus.COMPLETED, text="a cat", model=rng.choice(MODELS), duration_ms=rng.uniform(1, 900)
         )
         return FinalState(ImageStatus.COMPLETED, caption, completed_at)
     status = rng.choice([CaptionStatus.UNAVAILABLE, CaptionStatus.FAILED])
-    return FinalState(ImageStatus.FAILED, CaptionResult(status, error="no"), completed_at, error="no")
+    return FinalState(ImageStatus.FAILED, CaptionOutcome(status, error="no"), completed_at, error="no")
 
 
 def random_step(session: Session, rng: random.Random, name: str) -> None:
@@ -192,7 +192,7 @@ def test_the_migration_seeds_the_counters_from_images_written_before_it(database
                 ),
                 {**row, "id": new_image_id(), "now": now, "sha": "0" * 64},
             )
-    migrate(engine)
+    upgrade_schema(engine)
     database = Database(engine)
     try:
         assert_counters_match_a_recount(database)

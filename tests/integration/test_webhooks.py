@@ -16,7 +16,7 @@ from standardwebhooks.webhooks import Webhook
 from gateway.events.webhooks.outbox import ClaimedDelivery, WebhookOutbox
 from gateway.events.webhooks.sender import WebhookSender
 from gateway.metrics import GatewayMetrics
-from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.db import Database, build_engine, upgrade_schema
 from gateway.persistence.models import Event, WebhookDelivery
 from gateway.settings import GatewaySettings
 from tests.repository_backends import BACKENDS, database_url_for
@@ -30,7 +30,7 @@ SenderFactory = Callable[..., WebhookSender]
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
     with database_url_for(request.param, tmp_path) as url:
         engine = build_engine(url)
-        migrate(engine)
+        upgrade_schema(engine)
         yield Database(engine)
         engine.dispose()
 

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
-from gateway.persistence.db import Database, build_engine, migrate
+from gateway.persistence.db import Database, build_engine, upgrade_schema
 from gateway.persistence.models import Image
 from gateway.persistence.repository import ImageRepository
 from gateway.settings import GatewaySettings
@@ -49,7 +49,7 @@ async def test_sweeper_removes_unclaimed_objects_and_spares_young_marks_and_comm
 ) -> None:
     settings: GatewaySettings = make_s3_settings()
     database = Database(build_engine(settings.resolved_database_url))
-    await anyio.to_thread.run_sync(migrate, database.engine)
+    await anyio.to_thread.run_sync(upgrade_schema, database.engine)
     store = S3BlobStore(settings)
     await store.start()
     try:
