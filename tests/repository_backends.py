@@ -7,10 +7,15 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.exc import OperationalError
+
+from gateway.persistence.db import Database, build_engine, upgrade_schema
+from gateway.persistence.models import Image
+from gateway.storage import new_image_id
 
 POSTGRES_SERVER_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -49,3 +54,32 @@ def database_url_for(backend: str, tmp_path: Path) -> Iterator[str]:
 
 
 BACKENDS = [pytest.param("sqlite"), pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@contextmanager
+def migrated_database(backend: str, tmp_path: Path) -> Iterator[Database]:
+    """A ``Database`` on ``backend`` with every migration applied, disposed afterwards."""
+    with database_url_for(backend, tmp_path) as url:
+        engine = build_engine(url)
+        upgrade_schema(engine)
+        database = Database(engine)
+        try:
+            yield database
+        finally:
+            database.dispose()
+
+
+def new_image(**overrides: Any) -> Image:
+    """An image row as an upload would insert it (a 10x10 JPEG), with ``overrides``."""
+    values: dict[str, Any] = {
+        "id": new_image_id(),
+        "filename": "a.jpg",
+        "format": "JPEG",
+        "mode": "RGB",
+        "width": 10,
+        "height": 10,
+        "size_bytes": 100,
+        "sha256": "0" * 64,
+    }
+    values.update(overrides)
+    return Image(**values)

@@ -10,11 +10,12 @@ claims are taken over when their lease runs out, and a stopped gateway gives its
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 import uuid
+from collections.abc import Callable
 
 import structlog
+from sqlmodel import Session
 
 from contracts.captions import CaptionParams
 from gateway.errors import CaptionRejectedError, InferenceUnavailableError, StorageUnavailableError
@@ -23,6 +24,7 @@ from gateway.persistence.db import Database
 from gateway.persistence.models import Image
 from gateway.persistence.recaptions import RecaptionRepository
 from gateway.persistence.transitions import RecaptionOutcome
+from gateway.processing.leases import idle, keep_renewing
 from gateway.replicas.client import InferenceClient, made_by
 from gateway.settings import GatewaySettings
 from gateway.storage import BlobStore
@@ -92,7 +94,7 @@ class Recaptioner:
                 log.exception("recaption_claim_crashed")
                 claimed = None
             if claimed is None:
-                await self._idle()
+                await idle(self._wakeup, self.settings.poll_interval_s)
                 continue
             await self._recaption(*claimed)
 
@@ -123,13 +125,10 @@ class Recaptioner:
                 await asyncio.sleep(self._next_start - now)
             self._next_start = max(now, self._next_start) + 1 / self.settings.recaption_per_s
 
-    async def _idle(self) -> None:
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.settings.poll_interval_s):
-                await self._wakeup.wait()
-
     async def _recaption(self, image: Image, token: str) -> None:
-        renewer = asyncio.create_task(self._renew_lease(image.id, token))
+        renewer = asyncio.create_task(
+            keep_renewing(self.database, self._lease_renewal(image.id, token), self.settings.lease_s)
+        )
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(image_id=image.id, request_id=image.request_id):
             try:
@@ -185,11 +184,6 @@ class Recaptioner:
         else:
             log.warning("recaption_failed", duration_ms=duration_ms, error=outcome.error)
 
-    async def _renew_lease(self, image_id: str, token: str) -> None:
-        interval_s = self.settings.lease_s / 3
-        while True:
-            await asyncio.sleep(interval_s)
-            with contextlib.suppress(StorageUnavailableError):
-                await self.database.write(
-                    lambda session: RecaptionRepository(session).renew_lease(image_id, token, self.settings.lease_s)
-                )
+    def _lease_renewal(self, image_id: str, token: str) -> Callable[[Session], bool]:
+        lease_s = self.settings.lease_s
+        return lambda session: RecaptionRepository(session).renew_lease(image_id, token, lease_s)

@@ -8,8 +8,8 @@ On start every unfinished image is resumed; on a graceful stop held claims are g
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
+from collections.abc import Callable
 from functools import partial
 
 import structlog
@@ -20,6 +20,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.persistence.db import Database
 from gateway.persistence.models import Image
 from gateway.persistence.repository import ImageRepository
+from gateway.processing.leases import idle, keep_renewing
 from gateway.processing.pipeline import ImagePipeline
 from gateway.replicas.client import InferenceClient
 from gateway.settings import GatewaySettings
@@ -103,25 +104,19 @@ class Worker:
                 continue
             if image is None:
                 self._held_tokens.discard(token)
-                await self._idle()
+                await idle(self._wakeup, self.settings.poll_interval_s)
                 continue
             self._wakeup.set()  # there may be more: let an idle sibling look too
             await self._process(image, token)
-
-    async def _idle(self) -> None:
-        """Wait for a wakeup or the poll interval, whichever comes first."""
-        # asyncio.timeout, not asyncio.wait_for: on Python 3.11 wait_for swallows a cancellation
-        # that lands together with the wakeup, and the loop would outlive the gateway's stop.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.settings.poll_interval_s):
-                await self._wakeup.wait()
 
     def _claim(self, session: Session, token: str) -> Image | None:
         return ImageRepository(session).claim_next(token, self.settings.lease_s)
 
     async def _process(self, image: Image, token: str) -> None:
         self.metrics.images_in_flight.inc()
-        renewer = asyncio.create_task(self._renew_lease(image.id, token))
+        renewer = asyncio.create_task(
+            keep_renewing(self.database, self._lease_renewal(image.id, token), self.settings.lease_s)
+        )
         try:
             await self.pipeline.run(image, token)
             self._held_tokens.discard(token)  # saved: the image is final, or pending again for a retry
@@ -134,15 +129,6 @@ class Worker:
             self.metrics.images_in_flight.dec()
             renewer.cancel()
             await asyncio.wait([renewer])
-
-    async def _renew_lease(self, image_id: str, token: str) -> None:
-        interval_s = self.settings.lease_s / 3
-        while True:
-            await asyncio.sleep(interval_s)
-            with contextlib.suppress(StorageUnavailableError):
-                await self.database.write(
-                    lambda session: ImageRepository(session).renew_lease(image_id, token, self.settings.lease_s)
-                )
 
     async def _requeue_loop(self) -> None:
         while not self._stopping:
@@ -166,3 +152,7 @@ class Worker:
                 self.metrics.requeued.labels("inference_ready").inc(requeued)
                 log.info("images_requeued", count=requeued, trigger="inference_ready")
                 self.notify()
+
+    def _lease_renewal(self, image_id: str, token: str) -> Callable[[Session], bool]:
+        lease_s = self.settings.lease_s
+        return lambda session: ImageRepository(session).renew_lease(image_id, token, lease_s)

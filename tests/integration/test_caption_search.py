@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 import pytest
 from alembic import command
@@ -21,33 +20,13 @@ from gateway.persistence.models import CaptionModel, CaptionStatus, Image, Image
 from gateway.persistence.repository import ImageRepository
 from gateway.persistence.search import MAX_QUERY_CHARS, parse_query
 from gateway.persistence.transitions import CaptionOutcome, FinalState
-from gateway.storage import new_image_id
-from tests.repository_backends import BACKENDS, database_url_for
+from tests.repository_backends import BACKENDS, database_url_for, migrated_database, new_image
 
 
 @pytest.fixture(params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    with database_url_for(request.param, tmp_path) as url:
-        engine = build_engine(url)
-        upgrade_schema(engine)
-        db = Database(engine)
+    with migrated_database(request.param, tmp_path) as db:
         yield db
-        db.dispose()
-
-
-def new_image(**overrides: Any) -> Image:
-    values: dict[str, Any] = {
-        "id": new_image_id(),
-        "filename": "a.jpg",
-        "format": "JPEG",
-        "mode": "RGB",
-        "width": 10,
-        "height": 10,
-        "size_bytes": 100,
-        "sha256": "0" * 64,
-    }
-    values.update(overrides)
-    return Image(**values)
 
 
 def final(caption: str | None, status: ImageStatus = ImageStatus.COMPLETED) -> FinalState:

@@ -19,19 +19,15 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session
 
-from gateway.persistence.db import Database, build_engine, upgrade_schema
+from gateway.persistence.db import Database
 from gateway.persistence.models import RejectionCount
-from tests.repository_backends import BACKENDS, database_url_for
+from tests.repository_backends import BACKENDS, migrated_database
 
 
 @pytest.fixture(params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    with database_url_for(request.param, tmp_path) as url:
-        engine = build_engine(url)
-        upgrade_schema(engine)
-        db = Database(engine)
+    with migrated_database(request.param, tmp_path) as db:
         yield db
-        db.dispose()
 
 
 class SlowWrite:

@@ -7,18 +7,16 @@ import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from gateway.errors import InvalidQueryError
 from gateway.persistence.aggregates import StatusCounts
 from gateway.persistence.db import Database, build_engine, upgrade_schema
-from gateway.persistence.models import CaptionModel, CaptionStatus, Image, ImageStatus, RejectionReason, utc_now
+from gateway.persistence.models import CaptionModel, CaptionStatus, ImageStatus, RejectionReason, utc_now
 from gateway.persistence.repository import ImageRepository
 from gateway.persistence.transitions import CaptionOutcome, CpuStagesResult, FinalState
-from gateway.storage import new_image_id
-from tests.repository_backends import BACKENDS, database_url_for
+from tests.repository_backends import BACKENDS, database_url_for, new_image
 
 
 @pytest.fixture(params=BACKENDS)
@@ -36,21 +34,6 @@ def database(database_url: str) -> Iterator[Database]:
     db = Database(build_engine(database_url))
     yield db
     db.dispose()
-
-
-def new_image(**overrides: Any) -> Image:
-    values: dict[str, Any] = {
-        "id": new_image_id(),
-        "filename": "a.jpg",
-        "format": "JPEG",
-        "mode": "RGB",
-        "width": 10,
-        "height": 10,
-        "size_bytes": 100,
-        "sha256": "0" * 64,
-    }
-    values.update(overrides)
-    return Image(**values)
 
 
 def add_images(database: Database, count: int) -> list[str]:
