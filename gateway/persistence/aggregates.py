@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
+from gateway.persistence.counters import CounterKey, Counters, Stage, Timing
 from gateway.persistence.histogram import estimate_percentile
 from gateway.persistence.models import (
     CaptionStatus,
@@ -108,46 +109,41 @@ def _exact_max(session: Session, column: str) -> float | None:
     return None if value is None else float(value)
 
 
-def _durations(session: Session, counters: dict[str, float], name: str) -> ProcessingTimes:
-    count = counters.get(f"{name}.n", 0.0)
-    exact_max = _exact_max(session, f"{name}_ms")
+def _durations(session: Session, counters: Counters, timing: Timing) -> ProcessingTimes:
+    count = counters[CounterKey.timing_count(timing)]
+    exact_max = _exact_max(session, f"{timing}_ms")
     if count < 0.5 or exact_max is None:
         return NO_TIMES
-    prefix = f"{name}.h"
-    buckets = {int(key[len(prefix) :]): value for key, value in counters.items() if key.startswith(prefix)}
+    buckets = counters.buckets(timing)
     return ProcessingTimes(
-        avg=round(counters.get(f"{name}.sum", 0.0) / count, 1),
+        avg=round(counters[CounterKey.timing_sum(timing)] / count, 1),
         p50=round(estimate_percentile(buckets, 0.50, exact_max), 1),
         p95=round(estimate_percentile(buckets, 0.95, exact_max), 1),
         max=round(exact_max, 1),
     )
 
 
-def _count(counters: dict[str, float], key: str) -> int:
-    return round(counters.get(key, 0.0))
+def _stage_average(counters: Counters, stage: Stage) -> float | None:
+    count = counters[CounterKey.stage_count(stage)]
+    return round(counters[CounterKey.stage_sum(stage)] / count, 1) if count >= 0.5 else None
 
 
-def _stage_average(counters: dict[str, float], stage: str) -> float | None:
-    count = counters.get(f"stage_n.{stage}", 0.0)
-    return round(counters.get(f"stage_sum.{stage}", 0.0) / count, 1) if count >= 0.5 else None
-
-
-def recaption_counts(counters: dict[str, float]) -> RecaptionCounts:
+def recaption_counts(counters: Counters) -> RecaptionCounts:
     return RecaptionCounts(
-        queued=_count(counters, f"recaption.{RecaptionStatus.QUEUED}"),
-        done=_count(counters, f"recaption.{RecaptionStatus.DONE}"),
-        failed=_count(counters, f"recaption.{RecaptionStatus.FAILED}"),
+        queued=counters.count(CounterKey.recaption(RecaptionStatus.QUEUED)),
+        done=counters.count(CounterKey.recaption(RecaptionStatus.DONE)),
+        failed=counters.count(CounterKey.recaption(RecaptionStatus.FAILED)),
     )
 
 
 def read_stats(session: Session) -> StatsSnapshot:
-    counters = read_counters(session)
+    counters = Counters(read_counters(session))
 
     def status(value: ImageStatus) -> int:
-        return _count(counters, f"status.{value}")
+        return counters.count(CounterKey.status(value))
 
     def caption(value: CaptionStatus) -> int:
-        return _count(counters, f"caption.{value}")
+        return counters.count(CounterKey.caption(value))
 
     rejections: dict[str, int] = {row.reason: row.count for row in session.execute(select(RejectionCount)).scalars()}
 
@@ -166,13 +162,13 @@ def read_stats(session: Session) -> StatsSnapshot:
         by_status=by_status,
         success_rate=round(by_status.completed / finished, 3) if finished else None,
         failure_rate=round(by_status.failed / finished, 3) if finished else None,
-        processing_ms=_durations(session, counters, "processing"),
-        end_to_end_ms=_durations(session, counters, "end_to_end"),
+        processing_ms=_durations(session, counters, Timing.PROCESSING),
+        end_to_end_ms=_durations(session, counters, Timing.END_TO_END),
         stage_ms_avg=StageAverages(
-            decode=_stage_average(counters, "decode"),
-            metadata=_stage_average(counters, "metadata"),
-            thumbnails=_stage_average(counters, "thumbnails"),
-            caption=_stage_average(counters, "caption"),
+            decode=_stage_average(counters, Stage.DECODE),
+            metadata=_stage_average(counters, Stage.METADATA),
+            thumbnails=_stage_average(counters, Stage.THUMBNAILS),
+            caption=_stage_average(counters, Stage.CAPTION),
         ),
         captions=CaptionCounts(
             pending=caption(CaptionStatus.PENDING),

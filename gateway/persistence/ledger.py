@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import event
 from sqlmodel import Session
 
+from gateway.persistence.counters import CounterKey, Stage, Timing
 from gateway.persistence.event_log import EventType, PendingEvent, write_events
 from gateway.persistence.histogram import bucket_of
-from gateway.persistence.models import STAGES, CaptionModel, Image, ImageStatus, StatCounter, utc_now
+from gateway.persistence.models import CaptionModel, Image, ImageStatus, StatCounter, utc_now
 from gateway.persistence.upsert import upsert_into
 
 POSTGRES_SHARDS = 16
@@ -55,28 +56,31 @@ class RowState:
             end_to_end_ms=image.end_to_end_ms,
         )
 
-    def stage_ms(self, stage: str) -> float | None:
+    def stage_ms(self, stage: Stage) -> float | None:
         value: float | None = getattr(self, f"{stage}_ms")
         return value
 
 
 def contribution(state: RowState) -> dict[str, float]:
-    """The counter values one row adds; a stat is the sum over every row."""
-    values: dict[str, float] = {f"status.{state.status}": 1.0, f"caption.{state.caption_status}": 1.0}
+    """The counter values one row adds, by counter key; a stat is the sum over every row."""
+    values: dict[CounterKey, float] = {
+        CounterKey.status(state.status): 1.0,
+        CounterKey.caption(state.caption_status): 1.0,
+    }
     if state.recaption_status is not None:
-        values[f"recaption.{state.recaption_status}"] = 1.0
-    for stage in STAGES:
+        values[CounterKey.recaption(state.recaption_status)] = 1.0
+    for stage in Stage:
         duration_ms = state.stage_ms(stage)
         if duration_ms is not None:
-            values[f"stage_sum.{stage}"] = duration_ms
-            values[f"stage_n.{stage}"] = 1.0
+            values[CounterKey.stage_sum(stage)] = duration_ms
+            values[CounterKey.stage_count(stage)] = 1.0
     if state.status == ImageStatus.COMPLETED:
-        for name, duration_ms in (("processing", state.processing_ms), ("end_to_end", state.end_to_end_ms)):
+        for timing, duration_ms in ((Timing.PROCESSING, state.processing_ms), (Timing.END_TO_END, state.end_to_end_ms)):
             if duration_ms is not None:
-                values[f"{name}.sum"] = duration_ms
-                values[f"{name}.n"] = 1.0
-                values[f"{name}.h{bucket_of(duration_ms)}"] = 1.0
-    return values
+                values[CounterKey.timing_sum(timing)] = duration_ms
+                values[CounterKey.timing_count(timing)] = 1.0
+                values[CounterKey.timing_bucket(timing, bucket_of(duration_ms))] = 1.0
+    return {str(key): value for key, value in values.items()}
 
 
 @dataclass
@@ -92,11 +96,11 @@ class Ledger:
         for key, value in (contribution(new) if new else {}).items():
             self.deltas[key] += value
 
-    def move(self, old_key: str | None, new_key: str, count: int) -> None:
+    def move(self, old_key: CounterKey | None, new_key: CounterKey, count: int) -> None:
         """``count`` rows changed by one bulk ``UPDATE`` in a single counted column: from ``old_key`` to ``new_key``."""
         if old_key is not None:
-            self.deltas[old_key] -= count
-        self.deltas[new_key] += count
+            self.deltas[str(old_key)] -= count
+        self.deltas[str(new_key)] += count
 
     def record(
         self,

@@ -68,9 +68,6 @@ class RejectionReason(StrEnum):
     BAD_REQUEST = "bad_request"
 
 
-STAGES = ("decode", "metadata", "thumbnails", "caption")
-
-
 class Image(SQLModel, table=True):
     """One accepted upload and everything the pipeline learnt about it."""
 

@@ -15,6 +15,7 @@ from functools import partial
 from sqlalchemy import and_, not_, or_, select, update
 from sqlmodel import col
 
+from gateway.persistence.counters import CounterKey
 from gateway.persistence.event_log import EventType
 from gateway.persistence.ledger import ledger_of
 from gateway.persistence.models import CaptionModel, CaptionStatus, Image, ImageStatus, RecaptionStatus, utc_now
@@ -51,7 +52,9 @@ class RecaptionRepository(ImageRepository):
             )
             count = int(result.rowcount)  # type: ignore[attr-defined]
             ledger.move(
-                None if previous is None else f"recaption.{previous}", f"recaption.{RecaptionStatus.QUEUED}", count
+                None if previous is None else CounterKey.recaption(previous),
+                CounterKey.recaption(RecaptionStatus.QUEUED),
+                count,
             )
             queued += count
         return queued

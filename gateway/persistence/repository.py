@@ -18,6 +18,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session, col
 
 from gateway.persistence.aggregates import StatsSnapshot, read_counters, read_stats
+from gateway.persistence.counters import CounterKey, Counters
 from gateway.persistence.event_log import EventType
 from gateway.persistence.ledger import RowState, ledger_of
 from gateway.persistence.models import (
@@ -310,8 +311,8 @@ class ImageRepository:
 
     def count_by_status(self) -> dict[str, int]:
         """Images by status, from the counters (constant time)."""
-        counters = read_counters(self.session)
-        return {status.value: round(counters.get(f"status.{status.value}", 0.0)) for status in ImageStatus}
+        counters = Counters(read_counters(self.session))
+        return {status.value: counters.count(CounterKey.status(status)) for status in ImageStatus}
 
     def stats(self) -> StatsSnapshot:
         """Every aggregate of ``GET /api/stats`` except uptime, from counters and index probes."""
