@@ -7,6 +7,10 @@ dir, a hub id, or ``tiny-random``; the last three are exported first (fp32 and i
 (``images/``, the accepted photos of ``tests/data/corpus`` and deterministic synthetic pictures up
 to ``--min-images``), and the table gives, against onnxruntime fp32, the share of identical
 captions and of identical tokens (position by position over the longer of the two captions).
+Set-ups: int8 on onnxruntime; the fp32 export with its vision graph on OpenVINO (bf16 where the
+CPU has it: the default there); and, given ``--hf-dir`` (the Hugging Face dir the export came from;
+an export made by the service keeps it as ``source-model``), PyTorch with bf16 weights: what a
+user of plain PyTorch in bf16 gets, for scale.
 """
 
 from __future__ import annotations
@@ -112,10 +116,40 @@ def compare(setup: str, reference: list[CaptionResult], other: list[CaptionResul
     return Agreement(setup, len(reference), same_captions, same_tokens, tokens)
 
 
-def measure(fp32_dir: Path, int8_dir: Path, images: list[tuple[str, Image.Image]]) -> list[Agreement]:
-    reference = caption_all(BlipCaptioner.load(fp32_dir, THREADS), images)
-    setups = {"int8 (onnxruntime)": BlipCaptioner.load(int8_dir, THREADS)}
-    return [compare(name, reference, caption_all(captioner, images), prefix=1) for name, captioner in setups.items()]
+def pytorch_bf16_captions(hf_dir: Path, images: list[tuple[str, Image.Image]], max_length: int) -> list[CaptionResult]:
+    """Greedy captions of transformers' ``generate`` with the weights in bf16 (token ids only)."""
+    import torch
+    from transformers import BlipForConditionalGeneration, BlipProcessor
+
+    torch.set_num_threads(THREADS)
+    model = BlipForConditionalGeneration.from_pretrained(hf_dir, attn_implementation="eager").eval().to(torch.bfloat16)
+    processor = BlipProcessor.from_pretrained(hf_dir)
+    results = []
+    with torch.inference_mode():
+        for _, image in images:
+            pixels = processor(images=image, return_tensors="pt").pixel_values.to(torch.bfloat16)
+            ids = model.generate(pixel_values=pixels, num_beams=1, do_sample=False, max_length=max_length)[0].tolist()
+            results.append(CaptionResult("", ids, len(ids) - 1))
+    return results
+
+
+def measure(
+    fp32_dir: Path, int8_dir: Path, images: list[tuple[str, Image.Image]], hf_dir: Path | None = None
+) -> list[Agreement]:
+    fp32 = BlipCaptioner.load(fp32_dir, THREADS, vision_runtime="onnxruntime")
+    reference = caption_all(fp32, images)
+    setups = {
+        "int8 (onnxruntime)": BlipCaptioner.load(int8_dir, THREADS),
+        "fp32 export, vision on OpenVINO": BlipCaptioner.load(fp32_dir, THREADS, vision_runtime="openvino"),
+    }
+    rows = []
+    for name, captioner in setups.items():
+        label = f"{name} ({captioner.vision.runtime})" if "OpenVINO" in name else name
+        rows.append(compare(label, reference, caption_all(captioner, images), prefix=1))
+    if hf_dir is not None:
+        bf16 = pytorch_bf16_captions(hf_dir, images, fp32.generation.max_length)
+        rows.append(compare("PyTorch, bf16 weights (for scale)", reference, bf16, prefix=1))
+    return rows
 
 
 def main() -> None:
@@ -124,6 +158,7 @@ def main() -> None:
     parser.add_argument("--int8-dir", type=Path, help="int8 export (default: the -int8 sibling of --model-dir)")
     parser.add_argument("--cache-dir", type=Path, default=REPO_ROOT / "models", help="where exports are made")
     parser.add_argument("--min-images", type=int, default=24)
+    parser.add_argument("--hf-dir", type=Path, help="the Hugging Face dir of the model: adds PyTorch bf16")
     args = parser.parse_args()
     fp32_dir, int8_dir = model_dirs(args.model_dir, args.int8_dir, args.cache_dir)
     images = load_images(args.min_images)
@@ -132,7 +167,8 @@ def main() -> None:
           f"({len(images) - synthetic} photos, {synthetic} synthetic) against onnxruntime fp32\n")  # fmt: skip
     print("| set-up | images | identical captions | identical tokens |")
     print("|---|---:|---:|---:|")
-    for row in measure(fp32_dir, int8_dir, images):
+    hf_dir = args.hf_dir or (fp32_dir / "source-model" if (fp32_dir / "source-model").is_dir() else None)
+    for row in measure(fp32_dir, int8_dir, images, hf_dir):
         print(f"| {row.setup} | {row.images} | {row.same_captions / row.images:.0%} ({row.same_captions}) | "
               f"{row.same_tokens / row.tokens:.1%} ({row.same_tokens}/{row.tokens}) |")  # fmt: skip
 

@@ -35,7 +35,9 @@ THREADS = 2
 NEW_TOKENS = 20
 ENCODER_GFLOP = 382.0  # per image: 24 layers x 577 tokens x hidden 1024 (matmuls and attention)
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
-ONNX_CONFIGS = ("onnx-fp32", "onnx-int8")
+ONNX_CONFIGS = ("onnx-fp32", "onnx-fp32-openvino", "onnx-int8")
+CUDA_CONFIGS = ("pytorch", "pytorch-bf16", "onnx-fp32", "onnx-fp16")
+"""``--device cuda``: PyTorch on the GPU in fp32 and bf16, our fp32 and fp16 exports on the CUDA provider."""
 LARGE_TEXT = {"vocab_size": 30524, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
               "num_attention_heads": 12, "max_position_embeddings": 512}  # fmt: skip
 LARGE_VISION = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24, "num_attention_heads": 16,
@@ -114,10 +116,12 @@ def cpu_has_bf16() -> bool:
     return any(flag in cpu_info()[1] for flag in BF16_CPU_FLAGS)
 
 
-def configs(int8_steps: bool) -> list[str]:
-    """PyTorch fp32, PyTorch bf16 where the CPU has it, then ours."""
+def configs(int8_steps: bool, device: str = "cpu") -> list[str]:
+    """PyTorch fp32, PyTorch bf16 where the CPU has it, then ours (on CUDA: ``CUDA_CONFIGS``)."""
     from bench.int8_steps import STEP_NAMES
 
+    if device == "cuda":
+        return list(CUDA_CONFIGS)
     steps = [f"onnx-int8-{name}" for name in STEP_NAMES] if int8_steps else []
     return ["pytorch", *(["pytorch-bf16"] if cpu_has_bf16() else []), *ONNX_CONFIGS, *steps]
 
@@ -139,7 +143,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def run_pytorch(batch: int, iterations: int, bf16: bool) -> dict[str, Any]:
+def run_pytorch(batch: int, iterations: int, bf16: bool, device: str = "cpu") -> dict[str, Any]:
     import torch
     from transformers import BlipForConditionalGeneration, BlipProcessor
 
@@ -149,44 +153,52 @@ def run_pytorch(batch: int, iterations: int, bf16: bool) -> dict[str, Any]:
     if bf16:  # the weights and the activations in bf16: oneDNN's bf16 kernels where the CPU has them
         model = model.to(torch.bfloat16)
         inputs["pixel_values"] = inputs["pixel_values"].to(torch.bfloat16)
+    model, inputs = model.to(device), inputs.to(device)
     latencies = []
     with torch.inference_mode():
         for _ in range(iterations + 1):
             started = time.perf_counter()
             output = model.generate(**inputs, num_beams=1, do_sample=False, max_new_tokens=NEW_TOKENS,
                                     min_new_tokens=NEW_TOKENS)  # fmt: skip
+            if device == "cuda":
+                torch.cuda.synchronize()
             latencies.append(time.perf_counter() - started)
             assert output.shape[1] == NEW_TOKENS + 1
     return {"latencies_s": latencies[1:], "encode_s": [], "decode_s": []}
 
 
-def run_onnx(config: str, batch: int, iterations: int) -> dict[str, Any]:
+def run_onnx(config: str, batch: int, iterations: int, device: str = "cpu") -> dict[str, Any]:
+    """``device`` cuda: ``INFERENCE_DEVICE=cuda``, so a missing CUDA provider is an error, not a CPU figure."""
     from inference.captioner import BlipCaptioner
-    from inference.generate import cross_attention_cache, greedy_decode
+    from inference.generate import greedy_decode
     from inference.preprocess import pixel_values
 
-    captioner = BlipCaptioner.load(model_dir_of(config), threads=THREADS, device="cpu")
+    vision_runtime = "openvino" if config.endswith("-openvino") else "onnxruntime"
+    on = "cuda" if device == "cuda" else "cpu"
+    captioner = BlipCaptioner.load(model_dir_of(config), threads=THREADS, device=on, vision_runtime=vision_runtime)
     images = sample_images(batch)
     latencies, encodes, decodes = [], [], []
     for _ in range(iterations + 1):
         started = time.perf_counter()
         pixels = pixel_values(images, captioner.preprocess)
         encode_started = time.perf_counter()
-        cross = cross_attention_cache(captioner.vision, pixels, captioner.generation.num_layers)
+        cross = captioner.vision.encode(pixels)
         decode_started = time.perf_counter()
         encodes.append(decode_started - encode_started)
-        rows = greedy_decode(captioner.decoder, cross, [], captioner.generation, NEW_TOKENS, NEW_TOKENS)
+        rows = greedy_decode(
+            captioner.decoder, cross, [], captioner.generation, NEW_TOKENS, NEW_TOKENS, device=captioner.device
+        )
         decodes.append(time.perf_counter() - decode_started)
         latencies.append(time.perf_counter() - started)
         assert all(row.new_tokens == NEW_TOKENS for row in rows)
     return {"latencies_s": latencies[1:], "encode_s": encodes[1:], "decode_s": decodes[1:]}
 
 
-def worker(config: str, batch: int, iterations: int) -> None:
+def worker(config: str, batch: int, iterations: int, device: str) -> None:
     if config.startswith("pytorch"):
-        result = run_pytorch(batch, iterations, bf16=config == "pytorch-bf16")
+        result = run_pytorch(batch, iterations, bf16=config == "pytorch-bf16", device=device)
     else:
-        result = run_onnx(config, batch, iterations)
+        result = run_onnx(config, batch, iterations, device)
     result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))
 
@@ -244,8 +256,19 @@ def spread(values: list[float], digits: int = 2) -> str:
     return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
+def default_config() -> str:
+    """The row the service's defaults serve on this CPU (``INFERENCE_VISION_RUNTIME=auto``, fp32 export)."""
+    from inference.vision import openvino_computes_bf16
+
+    return "onnx-fp32-openvino" if openvino_computes_bf16() else "onnx-fp32"
+
+
 def label(config: str) -> str:
-    return config
+    if config == "onnx-fp32-openvino":
+        from inference.vision import openvino_computes_bf16
+
+        config = f"onnx-fp32, vision on OpenVINO ({'bf16' if openvino_computes_bf16() else 'f32'})"
+    return config + (" **default**" if config.startswith(default_config()) else "")
 
 
 def print_table(samples: dict[tuple[str, int], dict[str, list[float]]], names: list[str], batches: list[int]) -> None:
@@ -274,17 +297,19 @@ def main() -> None:
     parser.add_argument("--int8-steps", action="store_true", help="also the int8 variants of bench/int8_steps.py")
     parser.add_argument("--worker")
     parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: PyTorch and our fp32/fp16 exports on the GPU (gpu extra, CUDA torch)")  # fmt: skip
     args = parser.parse_args()
     if args.worker:
-        worker(args.worker, args.batch, args.iterations)
+        worker(args.worker, args.batch, args.iterations, args.device)
         return
-    for precision in ("fp32", "int8"):
+    for precision in ("fp32", "fp16") if args.device == "cuda" else ("fp32", "int8"):
         ensure_export(precision)
     if args.int8_steps:
         from bench.int8_steps import build_step_dirs
 
         build_step_dirs(CACHE_DIR / "blip-large-random-fp32", ensure_unfused_export())
-    names = configs(args.int8_steps)
+    names = configs(args.int8_steps, args.device)
     batches = [int(value) for value in args.batches.split(",")]
     samples: dict[tuple[str, int], dict[str, list[float]]] = {}
     gemm_rates: list[float] = []
@@ -299,7 +324,7 @@ def main() -> None:
         for batch in batches:
             for config in names:
                 command = [sys.executable, "-m", "bench.inference", "--worker", config, "--batch", str(batch),
-                           "--iterations", str(args.iterations)]  # fmt: skip
+                           "--iterations", str(args.iterations), "--device", args.device]  # fmt: skip
                 output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=REPO_ROOT, env=env)
                 result = json.loads(output.stdout.strip().splitlines()[-1])
                 entry = samples.setdefault(
@@ -321,6 +346,8 @@ def main() -> None:
     print(f"BLIP-large architecture, random weights, {NEW_TOKENS} new tokens, {THREADS} threads, "
           f"{args.rounds} interleaved rounds x {args.iterations} runs; median (min-max)\n")  # fmt: skip
     print_table(samples, names, batches)
+    if args.device == "cuda":
+        return
     encode = statistics.median(samples[("onnx-fp32", 1)]["encode_s"])
     total = statistics.median(samples[("onnx-fp32", 1)]["latencies_s"])
     encoder_bound = ENCODER_GFLOP / gemm

@@ -12,7 +12,7 @@ from PIL import Image
 
 from contracts.captions import MAX_NEW_TOKENS_LIMIT
 from inference.errors import BeyondModelLimitError
-from inference.generate import OnnxSession, RowGather, cross_attention_cache, greedy_decode
+from inference.generate import OnnxSession, RowGather, greedy_decode
 from inference.model_files import (
     DECODER_FILE,
     TOKENIZER_FILE,
@@ -25,8 +25,9 @@ from inference.model_files import (
     load_preprocess,
 )
 from inference.preprocess import pixel_values
-from inference.sessions import Device, DeviceSetting, create_session, device_of
+from inference.sessions import Device, DeviceSetting, DeviceUnavailableError, create_session, device_of, planned_device
 from inference.tokenizer import CaptionTokenizer
+from inference.vision import VisionEncoder, VisionRuntimeSetting, choose_vision_runtime, load_vision
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class ModelDescription:
     max_new_tokens_limit: int | None = None
     device: Device | None = None
     """Where the decode loop keeps its tensors; None until a model is loaded."""
+    vision_runtime: str | None = None
+    """What computes the vision graph: ``onnxruntime``, ``openvino-bf16`` or ``openvino-f32``."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ class BlipCaptioner:
     def __init__(
         self,
         manifest: Manifest,
-        vision: OnnxSession,
+        vision: VisionEncoder,
         decoder: OnnxSession,
         tokenizer: CaptionTokenizer,
         preprocess: PreprocessConfig,
@@ -128,26 +131,44 @@ class BlipCaptioner:
         self.preprocess = preprocess
         self.generation = generation
         self.rows = rows
-        self.providers = list(dict.fromkeys([*vision.get_providers(), *decoder.get_providers()]))
+        # the vision graph runs on the same providers (OnnxVision) or on OpenVINO (vision.runtime says which)
+        self.providers = decoder.get_providers()
         self.device: Device = device_of(decoder.get_providers())
         self._lock = threading.Lock()
 
     @classmethod
-    def load(cls, model_dir: Path, threads: int, device: DeviceSetting = "auto") -> BlipCaptioner:
+    def load(
+        cls,
+        model_dir: Path,
+        threads: int,
+        device: DeviceSetting = "auto",
+        vision_runtime: VisionRuntimeSetting = "onnxruntime",
+    ) -> BlipCaptioner:
         """Check every file's hash against the manifest, then create the sessions once on ``device``
-        (``DeviceUnavailableError`` when ``cuda`` is asked for and not had)."""
+        (``DeviceUnavailableError`` when ``cuda`` is asked for and not had) and the vision graph on
+        ``vision_runtime`` (``VisionRuntimeUnavailableError`` where it cannot serve)."""
         manifest = load_manifest(model_dir, verify=True)
         generation = load_generation(model_dir)
+        planned = planned_device(device)
+        runtime = choose_vision_runtime(vision_runtime, manifest.precision, planned)
+        # the vision graph first: OpenVINO's compile peaks while it converts the weights, best before the decoder exists
+        vision = load_vision(model_dir / VISION_FILE, generation.num_layers, threads, runtime, planned)
         decoder = create_session(model_dir / DECODER_FILE, threads, device)
-        gather = create_session(RowGather.model_for(decoder, generation.num_layers), threads, device)
+        served_on = device_of(decoder.get_providers())
+        if served_on != planned:
+            raise DeviceUnavailableError(
+                f"INFERENCE_DEVICE={device}: onnxruntime offered {planned}, but the decoder's session got {served_on} "
+                "(its log says why): fix the GPU setup, or set INFERENCE_DEVICE to the device wanted."
+            )
+        gather = create_session(RowGather.model_for(decoder, generation.num_layers), threads, served_on)
         return cls(
             manifest=manifest,
-            vision=create_session(model_dir / VISION_FILE, threads, device),
+            vision=vision,
             decoder=decoder,
             tokenizer=CaptionTokenizer(model_dir / TOKENIZER_FILE),
             preprocess=load_preprocess(model_dir),
             generation=generation,
-            rows=RowGather.for_session(gather, generation.num_layers, device_of(decoder.get_providers())),
+            rows=RowGather.for_session(gather, generation.num_layers, served_on),
         )
 
     def default_max_new_tokens(self, prompt_ids: list[int]) -> int:
@@ -171,7 +192,7 @@ class BlipCaptioner:
             prompt_ids = self.tokenizer.encode_prompt(prompt) if prompt else []
             preprocess_ms = _ms_since(started)
             started = time.perf_counter()
-            cross = cross_attention_cache(self.vision, pixels, self.generation.num_layers, self.device)
+            cross = self.vision.encode(pixels)
             encode_ms = _ms_since(started)
             started = time.perf_counter()
             budget = self.token_budget(prompt_ids, max_new_tokens)
@@ -192,6 +213,7 @@ class BlipCaptioner:
             is_test_model=self.manifest.is_test_model,
             max_new_tokens_limit=self.max_new_tokens_limit,
             device=self.device,
+            vision_runtime=self.vision.runtime,
         )
 
     @property

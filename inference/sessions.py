@@ -31,6 +31,11 @@ def device_of(providers: list[str]) -> Device:
     return "cuda" if CUDA_PROVIDER in providers else "cpu"
 
 
+def planned_device(device: DeviceSetting) -> Device:
+    """The device ``device`` asks this onnxruntime build for (a session may still fall back to the CPU)."""
+    return device_of(requested_providers(device, ort.get_available_providers()))
+
+
 def session_options(threads: int) -> ort.SessionOptions:
     """Intra-op threads = ``threads``, one inter-op thread, sequential execution, every graph
     optimization, and no spinning threads (no latency cost measured here, and it leaves the CPU to

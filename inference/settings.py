@@ -32,6 +32,11 @@ class InferenceSettings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="auto: CUDA when onnxruntime has it, else CPU; cuda: refuse to start without it."
     )
+    vision_runtime: Literal["auto", "onnxruntime", "openvino"] = Field(
+        default="auto",
+        description="What computes the vision graph. auto: OpenVINO in bf16 for an fp32 export on a CPU with "
+        "native bf16 (AMX or AVX512_BF16), onnxruntime elsewhere; onnxruntime: token-exact with PyTorch fp32.",
+    )
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     max_batch: int | None = Field(default=None, ge=1, le=64, description="Unset: 1 on CPU, 16 on CUDA.")
     max_wait_ms: float = Field(default=5.0, ge=0)

@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from inference.captioner import BlipCaptioner
-from inference.generate import RowGather, cross_attention_cache, greedy_decode
+from inference.generate import RowGather, greedy_decode
 from inference.preprocess import decode_image, pixel_values
 from tests.conftest import ModelExporter
 from tests.support import CORPUS_DIR, corpus_rows
@@ -46,7 +46,7 @@ def pixels(captioner: BlipCaptioner) -> Any:
 
 
 def test_the_cross_keys_and_values_stay_onnxruntime_values_on_the_device(captioner: BlipCaptioner, pixels: Any) -> None:
-    cross = cross_attention_cache(captioner.vision, pixels[:2], captioner.generation.num_layers, "cpu")
+    cross = captioner.vision.encode(pixels[:2])
     assert len(cross) == 2 * captioner.generation.num_layers
     for value in cross.values():
         assert value.device_name().lower() == "cpu"
@@ -54,20 +54,18 @@ def test_the_cross_keys_and_values_stay_onnxruntime_values_on_the_device(caption
 
 
 def test_rows_that_finish_leave_the_batch_and_the_rest_decode_as_alone(captioner: BlipCaptioner, pixels: Any) -> None:
-    layers, decoder = captioner.generation.num_layers, captioner.decoder
-    free = greedy_decode(decoder, cross_attention_cache(captioner.vision, pixels, layers), [], captioner.generation, 8)
+    decoder = captioner.decoder
+    free = greedy_decode(decoder, captioner.vision.encode(pixels), [], captioner.generation, 8)
     frequent, _ = Counter(token for row in free for token in row.token_ids[1:]).most_common(1)[0]
     config = captioner.generation.model_copy(update={"eos_token_id": frequent})
     assert captioner.rows is not None
     counting = CountingRowGather(captioner.rows)
 
-    cross = cross_attention_cache(captioner.vision, pixels, layers)
+    cross = captioner.vision.encode(pixels)
     batched = greedy_decode(decoder, cross, [], config, NEW_TOKENS, rows=counting)
-    unbatched = greedy_decode(decoder, cross_attention_cache(captioner.vision, pixels, layers), [], config, NEW_TOKENS)
+    unbatched = greedy_decode(decoder, captioner.vision.encode(pixels), [], config, NEW_TOKENS)
     alone = [
-        greedy_decode(
-            decoder, cross_attention_cache(captioner.vision, pixels[i : i + 1], layers), [], config, NEW_TOKENS
-        )[0]
+        greedy_decode(decoder, captioner.vision.encode(pixels[i : i + 1]), [], config, NEW_TOKENS)[0]
         for i in range(len(pixels))
     ]
     assert [row.token_ids for row in batched] == [row.token_ids for row in alone]

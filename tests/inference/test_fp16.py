@@ -14,6 +14,7 @@ from PIL import Image
 
 from inference.captioner import BlipCaptioner
 from inference.preprocess import decode_image
+from inference.vision import OnnxVision
 from tests.conftest import ModelExporter, Reporter
 from tests.support import CORPUS_DIR, corpus_rows
 
@@ -36,8 +37,9 @@ def fp16_dir(exported_model: ModelExporter) -> Path:
 def test_fp16_graphs_keep_float32_only_where_tensors_cross_to_the_host(fp16_dir: Path) -> None:
     captioner = BlipCaptioner.load(fp16_dir, threads=2, device="cpu")
     assert captioner.manifest.precision == "fp16"
-    vision_in = {item.name: item.type for item in captioner.vision.get_inputs()}
-    vision_out = {item.name: item.type for item in captioner.vision.get_outputs()}
+    assert isinstance(captioner.vision, OnnxVision)
+    vision_in = {item.name: item.type for item in captioner.vision.session.get_inputs()}
+    vision_out = {item.name: item.type for item in captioner.vision.session.get_outputs()}
     decoder_in = {item.name: item.type for item in captioner.decoder.get_inputs()}
     decoder_out = {item.name: item.type for item in captioner.decoder.get_outputs()}
     assert vision_in == {"pixel_values": FLOAT}

@@ -15,7 +15,7 @@ from contracts.model_info import ModelInfo
 from inference.app import create_app
 from inference.captioner import BlipCaptioner, new_token_budget
 from inference.errors import BeyondModelLimitError
-from inference.generate import cross_attention_cache, greedy_decode
+from inference.generate import greedy_decode
 from inference.preprocess import pixel_values
 from tests.conftest import ModelExporter
 from tests.inference.test_api import post_image, settings_for, wait_until_settled
@@ -91,7 +91,7 @@ def test_the_limit_is_what_the_exported_decoder_really_holds(exported_model: Mod
     captioner = BlipCaptioner.load(exported_model("tiny-random"), threads=1)
     assert captioner.generation.max_positions == TINY_POSITIONS
     pixels = pixel_values([Image.new("RGB", (32, 32), (90, 140, 200))], captioner.preprocess)
-    cross = cross_attention_cache(captioner.vision, pixels, captioner.generation.num_layers)
+    cross = captioner.vision.encode(pixels)
     prompt = captioner.tokenizer.encode_prompt("a photo of a dog")
     room = captioner.token_budget(prompt, TINY_POSITIONS - len(prompt))
     [generated] = greedy_decode(captioner.decoder, cross, prompt, captioner.generation, room, min_new_tokens=room)
