@@ -1,7 +1,8 @@
 """A 12 MP JPEG from upload to caption, through both services: ``python -m bench.upload_caption``.
 
-For each set-up (the BLIP-large random-weight exports of ``bench.inference``: onnxruntime fp32,
-onnxruntime int8) an inference service and a gateway (one worker)
+For each set-up (the BLIP-large random-weight exports of ``bench.inference``: the fp32 export with
+its vision graph on onnxruntime, the same with the vision graph on OpenVINO (the default where the
+CPU has bf16), and int8 on onnxruntime) an inference service and a gateway (one worker)
 run as processes on loopback; uploads go one at a time, interleaved across the set-ups, each a
 distinct file (a JPEG comment makes every upload's sha256 new, so no caption is reused). The
 time runs from the start of the POST to the poll that sees ``completed`` (25 ms polls), split into
@@ -28,7 +29,11 @@ from bench.uploads import BOUNDARY, free_port, multipart_body
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PHOTO = REPO_ROOT / "tests" / "data" / "corpus" / "large_12mp_olympus_museum.jpg"
-SETUPS = {"onnx-fp32": "fp32", "onnx-int8": "int8"}
+SETUPS = {  # name: (export precision, INFERENCE_VISION_RUNTIME)
+    "onnx-fp32": ("fp32", "onnxruntime"),
+    "onnx-fp32-openvino": ("fp32", "openvino"),
+    "onnx-int8": ("int8", "onnxruntime"),
+}
 STAGES = ("upload", "queue", "decode", "metadata", "thumbnails", "caption", "total")
 POLL_S = 0.025
 THREADS = 2
@@ -54,14 +59,14 @@ def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 def start_pair(name: str, scratch: Path) -> tuple[str, list[subprocess.Popen[bytes]]]:
     """An inference service for set-up ``name`` and a gateway in front of it; the gateway's URL."""
-    precision = SETUPS[name]
+    precision, vision_runtime = SETUPS[name]
     inference_port, gateway_port = free_port(), free_port()
     base = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     base.pop("DATABASE_URL", None)
     inference = start([sys.executable, "-m", "inference"], base | {
         "INFERENCE_PORT": str(inference_port), "INFERENCE_MODEL": str(CACHE_DIR / f"blip-large-random-{precision}"),
         "INFERENCE_THREADS": str(THREADS), "INFERENCE_LOG_DIR": str(scratch / name),
-        "INFERENCE_LOG_LEVEL": "WARNING",
+        "INFERENCE_LOG_LEVEL": "WARNING", "INFERENCE_VISION_RUNTIME": vision_runtime,
     })  # fmt: skip
     wait_ready(f"http://127.0.0.1:{inference_port}/health/ready", inference)
     gateway = start([sys.executable, "-m", "gateway"], base | {
@@ -119,7 +124,7 @@ def main() -> None:
     parser.add_argument("--setups", default=",".join(SETUPS))
     args = parser.parse_args()
     names = args.setups.split(",")
-    for precision in {SETUPS[name] for name in names}:
+    for precision in {SETUPS[name][0] for name in names}:
         ensure_export(precision)
     data = PHOTO.read_bytes()
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in names}
