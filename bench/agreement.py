@@ -7,8 +7,8 @@ dir, a hub id, or ``tiny-random``; the last three are exported first (fp32 and i
 (``images/``, the accepted photos of ``tests/data/corpus`` and deterministic synthetic pictures up
 to ``--min-images``), and the table gives, against onnxruntime fp32, the share of identical
 captions and of identical tokens (position by position over the longer of the two captions).
-Set-ups: int8 on onnxruntime; the fp32 export with its vision graph on OpenVINO (bf16 where the
-CPU has it: the default there); and, given ``--hf-dir`` (the Hugging Face dir the export came from;
+Set-ups: int8 on onnxruntime; the fp32 export on OpenVINO (bf16 where the CPU has it: the
+default there), also with int8 decoder weights; and, given ``--hf-dir`` (the Hugging Face dir the export came from;
 an export made by the service keeps it as ``source-model``), PyTorch with bf16 weights: what a
 user of plain PyTorch in bf16 gets, for scale.
 """
@@ -136,15 +136,18 @@ def pytorch_bf16_captions(hf_dir: Path, images: list[tuple[str, Image.Image]], m
 def measure(
     fp32_dir: Path, int8_dir: Path, images: list[tuple[str, Image.Image]], hf_dir: Path | None = None
 ) -> list[Agreement]:
-    fp32 = BlipCaptioner.load(fp32_dir, THREADS, vision_runtime="onnxruntime")
+    fp32 = BlipCaptioner.load(fp32_dir, THREADS, runtime="onnxruntime")
     reference = caption_all(fp32, images)
     setups = {
         "int8 (onnxruntime)": BlipCaptioner.load(int8_dir, THREADS),
-        "fp32 export, vision on OpenVINO": BlipCaptioner.load(fp32_dir, THREADS, vision_runtime="openvino"),
+        "fp32 export on OpenVINO": BlipCaptioner.load(fp32_dir, THREADS, runtime="openvino"),
+        "fp32 export on OpenVINO, int8 decoder weights": BlipCaptioner.load(
+            fp32_dir, THREADS, runtime="openvino", int8_decoder=True
+        ),
     }
     rows = []
     for name, captioner in setups.items():
-        label = f"{name} ({captioner.vision.runtime})" if "OpenVINO" in name else name
+        label = f"{name} ({captioner.runtime})" if "OpenVINO" in name else name
         rows.append(compare(label, reference, caption_all(captioner, images), prefix=1))
     if hf_dir is not None:
         bf16 = pytorch_bf16_captions(hf_dir, images, fp32.generation.max_length)

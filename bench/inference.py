@@ -35,7 +35,7 @@ THREADS = 2
 NEW_TOKENS = 20
 ENCODER_GFLOP = 382.0  # per image: 24 layers x 577 tokens x hidden 1024 (matmuls and attention)
 BF16_CPU_FLAGS = ("amx_bf16", "avx512_bf16")
-ONNX_CONFIGS = ("onnx-fp32", "onnx-fp32-openvino", "onnx-int8")
+ONNX_CONFIGS = ("onnx-fp32", "onnx-fp32-openvino", "onnx-fp32-openvino-int8w", "onnx-int8")
 CUDA_CONFIGS = ("pytorch", "pytorch-bf16", "onnx-fp32", "onnx-fp16")
 """``--device cuda``: PyTorch on the GPU in fp32 and bf16, our fp32 and fp16 exports on the CUDA provider."""
 LARGE_TEXT = {"vocab_size": 30524, "hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
@@ -173,9 +173,11 @@ def run_onnx(config: str, batch: int, iterations: int, device: str = "cpu") -> d
     from inference.generate import greedy_decode
     from inference.preprocess import pixel_values
 
-    vision_runtime = "openvino" if config.endswith("-openvino") else "onnxruntime"
+    runtime = "openvino" if "-openvino" in config else "onnxruntime"
     on = "cuda" if device == "cuda" else "cpu"
-    captioner = BlipCaptioner.load(model_dir_of(config), threads=THREADS, device=on, vision_runtime=vision_runtime)
+    captioner = BlipCaptioner.load(
+        model_dir_of(config), threads=THREADS, device=on, runtime=runtime, int8_decoder=config.endswith("-int8w")
+    )
     images = sample_images(batch)
     latencies, encodes, decodes = [], [], []
     for _ in range(iterations + 1):
@@ -185,9 +187,7 @@ def run_onnx(config: str, batch: int, iterations: int, device: str = "cpu") -> d
         cross = captioner.vision.encode(pixels)
         decode_started = time.perf_counter()
         encodes.append(decode_started - encode_started)
-        rows = greedy_decode(
-            captioner.decoder, cross, [], captioner.generation, NEW_TOKENS, NEW_TOKENS, device=captioner.device
-        )
+        rows = greedy_decode(captioner.decoder, cross, [], captioner.generation, NEW_TOKENS, NEW_TOKENS)
         decodes.append(time.perf_counter() - decode_started)
         latencies.append(time.perf_counter() - started)
         assert all(row.new_tokens == NEW_TOKENS for row in rows)
@@ -257,18 +257,21 @@ def spread(values: list[float], digits: int = 2) -> str:
 
 
 def default_config() -> str:
-    """The row the service's defaults serve on this CPU (``INFERENCE_VISION_RUNTIME=auto``, fp32 export)."""
-    from inference.vision import openvino_computes_bf16
+    """The row the service's defaults serve on this CPU (``INFERENCE_RUNTIME=auto``, fp32 export)."""
+    from inference.runtimes import openvino_computes_bf16
 
     return "onnx-fp32-openvino" if openvino_computes_bf16() else "onnx-fp32"
 
 
 def label(config: str) -> str:
-    if config == "onnx-fp32-openvino":
-        from inference.vision import openvino_computes_bf16
+    from inference.runtimes import openvino_computes_bf16
 
-        config = f"onnx-fp32, vision on OpenVINO ({'bf16' if openvino_computes_bf16() else 'f32'})"
-    return config + (" **default**" if config.startswith(default_config()) else "")
+    compute = "bf16" if openvino_computes_bf16() else "f32"
+    names = {
+        "onnx-fp32-openvino": f"onnx-fp32 on OpenVINO ({compute})",
+        "onnx-fp32-openvino-int8w": f"onnx-fp32 on OpenVINO ({compute}, int8 decoder weights)",
+    }
+    return names.get(config, config) + (" **default**" if config == default_config() else "")
 
 
 def print_table(samples: dict[tuple[str, int], dict[str, list[float]]], names: list[str], batches: list[int]) -> None:

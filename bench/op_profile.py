@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from inference.generate import cross_attention_cache, greedy_decode
+from inference.generate import OnnxDecoder, cross_attention_cache, greedy_decode
 from inference.model_files import DECODER_FILE, VISION_FILE, load_generation, load_preprocess
 from inference.preprocess import pixel_values
 from inference.sessions import create_session
@@ -48,7 +48,7 @@ def profile(model_dir: Path, workdir: Path) -> dict[str, dict[str, float]]:
     decoder = create_session(model_dir / DECODER_FILE, THREADS, "cpu", profile_prefix=workdir / "decoder")
     for _ in range(2):
         cross = cross_attention_cache(vision, pixels, generation.num_layers)
-        greedy_decode(decoder, cross, [], generation, NEW_TOKENS, NEW_TOKENS)
+        greedy_decode(OnnxDecoder(decoder, generation.num_layers, "cpu"), cross, [], generation, NEW_TOKENS, NEW_TOKENS)
     return {
         "vision": op_times_ms(Path(vision.end_profiling())),
         f"decoder x {NEW_TOKENS} steps": op_times_ms(Path(decoder.end_profiling())),

@@ -1,13 +1,13 @@
 """A 12 MP JPEG from upload to caption, through both services: ``python -m bench.upload_caption``.
 
-For each set-up (the BLIP-large random-weight exports of ``bench.inference``: the fp32 export with
-its vision graph on onnxruntime, the same with the vision graph on OpenVINO (the default where the
-CPU has bf16), and int8 on onnxruntime) an inference service and a gateway (one worker)
-run as processes on loopback; uploads go one at a time, interleaved across the set-ups, each a
-distinct file (a JPEG comment makes every upload's sha256 new, so no caption is reused). The
-time runs from the start of the POST to the poll that sees ``completed`` (25 ms polls), split into
-upload (the POST), queue (accepted to claimed), decode, metadata, thumbnails and caption (the
-gateway's stage timings). Both services share the machine's cores, as on one host.
+For each set-up (the BLIP-large random-weight exports of ``bench.inference``: the fp32 export on
+onnxruntime, the same on OpenVINO (the default where the CPU has bf16) and with int8 decoder
+weights, and int8 on onnxruntime) an inference service and a gateway (one worker) run as processes
+on loopback; uploads go one at a time, interleaved across the set-ups, each a distinct file (a JPEG
+comment makes every upload's sha256 new, so no caption is reused). The time runs from the start of
+the POST to the poll that sees ``completed`` (25 ms polls), split into upload (the POST), queue
+(accepted to claimed), decode, metadata, thumbnails and caption (the gateway's stage timings). Both
+services share the machine's cores, as on one host.
 """
 
 from __future__ import annotations
@@ -29,9 +29,10 @@ from bench.uploads import BOUNDARY, free_port, multipart_body
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PHOTO = REPO_ROOT / "tests" / "data" / "corpus" / "large_12mp_olympus_museum.jpg"
-SETUPS = {  # name: (export precision, INFERENCE_VISION_RUNTIME)
+SETUPS = {  # name: (export precision, INFERENCE_RUNTIME)
     "onnx-fp32": ("fp32", "onnxruntime"),
     "onnx-fp32-openvino": ("fp32", "openvino"),
+    "onnx-fp32-openvino-int8w": ("fp32", "openvino"),
     "onnx-int8": ("int8", "onnxruntime"),
 }
 STAGES = ("upload", "queue", "decode", "metadata", "thumbnails", "caption", "total")
@@ -59,14 +60,15 @@ def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
 
 def start_pair(name: str, scratch: Path) -> tuple[str, list[subprocess.Popen[bytes]]]:
     """An inference service for set-up ``name`` and a gateway in front of it; the gateway's URL."""
-    precision, vision_runtime = SETUPS[name]
+    precision, runtime = SETUPS[name]
     inference_port, gateway_port = free_port(), free_port()
     base = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     base.pop("DATABASE_URL", None)
     inference = start([sys.executable, "-m", "inference"], base | {
         "INFERENCE_PORT": str(inference_port), "INFERENCE_MODEL": str(CACHE_DIR / f"blip-large-random-{precision}"),
         "INFERENCE_THREADS": str(THREADS), "INFERENCE_LOG_DIR": str(scratch / name),
-        "INFERENCE_LOG_LEVEL": "WARNING", "INFERENCE_VISION_RUNTIME": vision_runtime,
+        "INFERENCE_LOG_LEVEL": "WARNING", "INFERENCE_RUNTIME": runtime,
+        "INFERENCE_OPENVINO_DECODER_WEIGHTS": "int8" if name.endswith("-int8w") else "bf16",
     })  # fmt: skip
     wait_ready(f"http://127.0.0.1:{inference_port}/health/ready", inference)
     gateway = start([sys.executable, "-m", "gateway"], base | {

@@ -38,10 +38,10 @@ class ModelInfo(BaseModel):
     device: Literal["cpu", "cuda"] | None = Field(
         default=None, description="Where the model runs (cuda only with the CUDA provider); null until loaded."
     )
-    vision_runtime: str | None = Field(
+    runtime: str | None = Field(
         default=None,
-        description='What computes the vision graph: "onnxruntime", or "openvino-bf16" / "openvino-f32" '
-        "(INFERENCE_VISION_RUNTIME); null until loaded.",
+        description='What computes the graphs: "onnxruntime", or "openvino-bf16" / "openvino-f32" '
+        '(INFERENCE_RUNTIME), with "-int8w" for int8 decoder weights; null until loaded.',
     )
     batching: BatchingInfo
     is_test_model: bool = Field(description="True for the random `tiny-random` test model.")

@@ -116,7 +116,7 @@ class InferenceController(Controller):
             execution_providers=described.providers,
             providers=described.providers,
             device=described.device,
-            vision_runtime=described.vision_runtime,
+            runtime=described.runtime,
             batching=BatchingInfo(
                 max_batch=settings.max_batch_on(described.device or settings.device),
                 max_wait_ms=settings.max_wait_ms,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,10 +23,10 @@ from inference.model_files import ModelFilesError
 from inference.model_source import ModelUnavailableError, resolve_model_dir
 from inference.openapi import ServedModelSchemaPlugin
 from inference.problems import EXCEPTION_HANDLERS
+from inference.runtimes import RuntimeUnavailableError
 from inference.sessions import DeviceUnavailableError
 from inference.settings import InferenceSettings
 from inference.state import InferenceServices, ModelPhase, ModelState
-from inference.vision import VisionRuntimeUnavailableError
 from servicekit.apidocs import api_docs_plugins
 from servicekit.methods import head_as_get, options_allow_all
 from servicekit.request_id import request_id_middleware
@@ -40,16 +41,18 @@ async def load_model(services: InferenceServices, captioner: Captioner | None) -
     try:
         if captioner is None:
             model_dir = await resolve_model_dir(settings)
-            captioner = await anyio.to_thread.run_sync(
-                BlipCaptioner.load, model_dir, settings.threads, settings.device, settings.vision_runtime
-            )
+            load = functools.partial(
+                BlipCaptioner.load, model_dir, settings.threads, settings.device, settings.runtime,
+                int8_decoder=settings.openvino_decoder_weights == "int8",
+            )  # fmt: skip
+            captioner = await anyio.to_thread.run_sync(load)
         warm_up = Image.new("RGB", (WARM_UP_SIZE_PX, WARM_UP_SIZE_PX), (128, 128, 128))
         await anyio.to_thread.run_sync(captioner.caption_batch, [warm_up], None, 2)
     except (
         ModelUnavailableError,
         ModelFilesError,
         DeviceUnavailableError,
-        VisionRuntimeUnavailableError,
+        RuntimeUnavailableError,
         OSError,
     ) as exc:
         state.phase, state.detail = ModelPhase.FAILED, f"No model can be served: {exc}"
@@ -72,7 +75,7 @@ async def load_model(services: InferenceServices, captioner: Captioner | None) -
     batcher.start()
     state.captioner, state.batcher, state.description = captioner, batcher, description
     services.metrics.observe_providers(description.providers, description.device or "cpu")
-    services.metrics.observe_vision_runtime(description.vision_runtime)
+    services.metrics.observe_runtime(description.runtime)
     state.detail = "The model is loaded and warmed up."
     if state.description.is_test_model:
         state.detail += " It is the random tiny-random TEST model: its captions are nonsense words."

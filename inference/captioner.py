@@ -12,11 +12,9 @@ from PIL import Image
 
 from contracts.captions import MAX_NEW_TOKENS_LIMIT
 from inference.errors import BeyondModelLimitError
-from inference.generate import OnnxSession, RowGather, greedy_decode
+from inference.generate import Decoder, RowKeeper, greedy_decode
 from inference.model_files import (
-    DECODER_FILE,
     TOKENIZER_FILE,
-    VISION_FILE,
     GenerationConfig,
     Manifest,
     PreprocessConfig,
@@ -25,9 +23,9 @@ from inference.model_files import (
     load_preprocess,
 )
 from inference.preprocess import pixel_values
-from inference.sessions import Device, DeviceSetting, DeviceUnavailableError, create_session, device_of, planned_device
+from inference.runtimes import Graphs, RuntimeSetting, VisionEncoder, choose_runtime, load_graphs
+from inference.sessions import Device, DeviceSetting, planned_device
 from inference.tokenizer import CaptionTokenizer
-from inference.vision import VisionEncoder, VisionRuntimeSetting, choose_vision_runtime, load_vision
 
 
 @dataclass(frozen=True)
@@ -48,8 +46,8 @@ class ModelDescription:
     max_new_tokens_limit: int | None = None
     device: Device | None = None
     """Where the decode loop keeps its tensors; None until a model is loaded."""
-    vision_runtime: str | None = None
-    """What computes the vision graph: ``onnxruntime``, ``openvino-bf16`` or ``openvino-f32``."""
+    runtime: str | None = None
+    """What computes the graphs: ``onnxruntime`` or ``openvino-bf16`` / ``openvino-f32`` (``-int8w``)."""
 
 
 @dataclass(frozen=True)
@@ -117,23 +115,21 @@ class BlipCaptioner:
     def __init__(
         self,
         manifest: Manifest,
-        vision: VisionEncoder,
-        decoder: OnnxSession,
+        graphs: Graphs,
         tokenizer: CaptionTokenizer,
         preprocess: PreprocessConfig,
         generation: GenerationConfig,
-        rows: RowGather | None = None,
     ) -> None:
         self.manifest = manifest
-        self.vision = vision
-        self.decoder = decoder
+        self.vision: VisionEncoder = graphs.vision
+        self.decoder: Decoder = graphs.decoder
+        self.rows: RowKeeper = graphs.rows
+        self.runtime = graphs.runtime
+        self.providers = graphs.providers
+        self.device: Device = graphs.device
         self.tokenizer = tokenizer
         self.preprocess = preprocess
         self.generation = generation
-        self.rows = rows
-        # the vision graph runs on the same providers (OnnxVision) or on OpenVINO (vision.runtime says which)
-        self.providers = decoder.get_providers()
-        self.device: Device = device_of(decoder.get_providers())
         self._lock = threading.Lock()
 
     @classmethod
@@ -142,33 +138,23 @@ class BlipCaptioner:
         model_dir: Path,
         threads: int,
         device: DeviceSetting = "auto",
-        vision_runtime: VisionRuntimeSetting = "onnxruntime",
+        runtime: RuntimeSetting = "onnxruntime",
+        *,
+        int8_decoder: bool = False,
     ) -> BlipCaptioner:
-        """Check every file's hash against the manifest, then create the sessions once on ``device``
-        (``DeviceUnavailableError`` when ``cuda`` is asked for and not had) and the vision graph on
-        ``vision_runtime`` (``VisionRuntimeUnavailableError`` where it cannot serve)."""
+        """Check every file's hash against the manifest, then load both graphs once on ``runtime``
+        (``RuntimeUnavailableError`` where it cannot serve) and, on onnxruntime, on ``device``
+        (``DeviceUnavailableError`` when ``cuda`` is asked for and not had); on OpenVINO
+        ``int8_decoder`` gives the decoder int8 weights."""
         manifest = load_manifest(model_dir, verify=True)
         generation = load_generation(model_dir)
-        planned = planned_device(device)
-        runtime = choose_vision_runtime(vision_runtime, manifest.precision, planned)
-        # the vision graph first: OpenVINO's compile peaks while it converts the weights, best before the decoder exists
-        vision = load_vision(model_dir / VISION_FILE, generation.num_layers, threads, runtime, planned)
-        decoder = create_session(model_dir / DECODER_FILE, threads, device)
-        served_on = device_of(decoder.get_providers())
-        if served_on != planned:
-            raise DeviceUnavailableError(
-                f"INFERENCE_DEVICE={device}: onnxruntime offered {planned}, but the decoder's session got {served_on} "
-                "(its log says why): fix the GPU setup, or set INFERENCE_DEVICE to the device wanted."
-            )
-        gather = create_session(RowGather.model_for(decoder, generation.num_layers), threads, served_on)
+        chosen = choose_runtime(runtime, manifest.precision, planned_device(device))
         return cls(
             manifest=manifest,
-            vision=vision,
-            decoder=decoder,
+            graphs=load_graphs(model_dir, generation, threads, chosen, device, int8_decoder=int8_decoder),
             tokenizer=CaptionTokenizer(model_dir / TOKENIZER_FILE),
             preprocess=load_preprocess(model_dir),
             generation=generation,
-            rows=RowGather.for_session(gather, generation.num_layers, served_on),
         )
 
     def default_max_new_tokens(self, prompt_ids: list[int]) -> int:
@@ -196,9 +182,7 @@ class BlipCaptioner:
             encode_ms = _ms_since(started)
             started = time.perf_counter()
             budget = self.token_budget(prompt_ids, max_new_tokens)
-            generated = greedy_decode(
-                self.decoder, cross, prompt_ids, self.generation, budget, rows=self.rows, device=self.device
-            )
+            generated = greedy_decode(self.decoder, cross, prompt_ids, self.generation, budget, rows=self.rows)
             results = [
                 CaptionResult(self.tokenizer.decode(row.token_ids), row.token_ids, row.new_tokens) for row in generated
             ]
@@ -213,7 +197,7 @@ class BlipCaptioner:
             is_test_model=self.manifest.is_test_model,
             max_new_tokens_limit=self.max_new_tokens_limit,
             device=self.device,
-            vision_runtime=self.vision.runtime,
+            runtime=self.runtime,
         )
 
     @property

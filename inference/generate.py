@@ -100,33 +100,56 @@ class RowGather:
         return dict(zip(self.names, binding.get_outputs(), strict=True))
 
 
+def rows_of(tensor: Any) -> int:
+    """The batch size of an ``OrtValue`` (``shape()``) or a numpy array (``shape``)."""
+    shape = tensor.shape
+    return int((shape() if callable(shape) else shape)[0])
+
+
+class RowKeeper(Protocol):
+    def keep(self, tensors: dict[str, Any], rows: NDArray[np.int64]) -> dict[str, Any]:
+        """The given batch ``rows`` of every tensor, by name, where the tensors live."""
+
+
+class DecodeStep(Protocol):
+    def bind(self, values: dict[str, Any]) -> None:
+        """Inputs that stay the same from step to step (the cross keys/values, until rows leave the batch)."""
+
+    def __call__(self, input_ids: NDArray[np.int64], past: dict[str, Any]) -> tuple[NDArray[np.float32], list[Any]]:
+        """One step: the last position's logits on the host, and the new cache (``present_*``) in layer order."""
+
+
+class Decoder(Protocol):
+    """The decoder-step graph on its runtime (``OnnxDecoder``, or ``openvino_graphs.OpenVinoDecoder``)."""
+
+    def empty_cache(self, batch: int, config: GenerationConfig) -> Any:
+        """The first step's (empty) self-attention cache tensor."""
+
+    def start(self) -> DecodeStep:
+        """A step runner for one batch's decode loop."""
+
+
 def greedy_decode(
-    decoder: OnnxSession,
+    decoder: Decoder,
     cross: dict[str, Any],
     prompt_ids: list[int],
     config: GenerationConfig,
     max_new_tokens: int,
     min_new_tokens: int = 0,
     *,
-    rows: RowGather | None = None,
-    device: str = "cpu",
+    rows: RowKeeper | None = None,
 ) -> list[Generated]:
     """Greedy continuation of ``[bos] + prompt_ids`` for every image in ``cross``.
 
     ``min_new_tokens`` forbids ``eos`` until that many tokens exist (transformers' meaning). With
     ``rows``, finished rows leave the batch; without, they are decoded along (fed ``pad``) and ignored.
-    ``device`` (``cpu`` or ``cuda``) is where the new cache is kept, that of the decoder's session.
     """
-    batch = next(iter(cross.values())).shape()[0]
+    batch = rows_of(next(iter(cross.values())))
     prefix = [config.bos_token_id, *prompt_ids]
     input_ids = np.array([prefix] * batch, dtype=np.int64)
-    # The first step's cache is empty: a host value (no bytes to copy) rather than a zero-size device allocation.
-    empty = ort.OrtValue.ortvalue_from_numpy(
-        np.zeros((batch, config.num_heads, 0, config.head_size), dtype=cache_dtype(decoder))
-    )
     past_names = cache_names("past", config.num_layers)
-    past = dict.fromkeys(past_names, empty)
-    step = DecoderStep(decoder, cache_names("present", config.num_layers), device)
+    past = dict.fromkeys(past_names, decoder.empty_cache(batch, config))
+    step = decoder.start()
     step.bind(cross)
     tokens = [list(prefix) for _ in range(batch)]
     alive = np.arange(batch)  # the original row of each row still in the batch
@@ -175,3 +198,19 @@ class DecoderStep:
         self.decoder.run_with_iobinding(self.binding)
         logits, *presents = self.binding.get_outputs()
         return logits.numpy(), presents
+
+
+class OnnxDecoder:
+    """The decoder-step graph on onnxruntime; the cache it returns stays on ``device``."""
+
+    def __init__(self, session: OnnxSession, layers: int, device: str) -> None:
+        self.session, self.device = session, device
+        self.present_names = cache_names("present", layers)
+
+    def empty_cache(self, batch: int, config: GenerationConfig) -> Any:
+        # a host value (no bytes to copy) rather than a zero-size device allocation
+        shape = (batch, config.num_heads, 0, config.head_size)
+        return ort.OrtValue.ortvalue_from_numpy(np.zeros(shape, dtype=cache_dtype(self.session)))
+
+    def start(self) -> DecoderStep:
+        return DecoderStep(self.session, self.present_names, self.device)

@@ -39,14 +39,14 @@ class InferenceMetrics:
             "inference_execution_provider", "1 for each execution provider the model's sessions really have.",
             ["provider", "device"], registry=self.registry,
         )  # fmt: skip
-        self.vision_runtime = Gauge(
-            "inference_vision_runtime", "1 for what computes the vision graph (INFERENCE_VISION_RUNTIME, resolved).",
+        self.runtime = Gauge(
+            "inference_runtime", "1 for what computes the graphs (INFERENCE_RUNTIME, resolved).",
             ["runtime"], registry=self.registry,
         )  # fmt: skip
 
-    def observe_vision_runtime(self, runtime: str | None) -> None:
+    def observe_runtime(self, runtime: str | None) -> None:
         if runtime is not None:
-            self.vision_runtime.labels(runtime).set(1)
+            self.runtime.labels(runtime).set(1)
 
     def observe_providers(self, providers: list[str], device: str) -> None:
         for provider in providers:

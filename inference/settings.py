@@ -32,10 +32,15 @@ class InferenceSettings(BaseSettings):
     device: Literal["auto", "cpu", "cuda"] = Field(
         default="auto", description="auto: CUDA when onnxruntime has it, else CPU; cuda: refuse to start without it."
     )
-    vision_runtime: Literal["auto", "onnxruntime", "openvino"] = Field(
+    runtime: Literal["auto", "onnxruntime", "openvino"] = Field(
         default="auto",
-        description="What computes the vision graph. auto: OpenVINO in bf16 for an fp32 export on a CPU with "
-        "native bf16 (AMX or AVX512_BF16), onnxruntime elsewhere; onnxruntime: token-exact with PyTorch fp32.",
+        description="What computes the graphs. auto: OpenVINO (bf16) for an fp32 export on a CPU with native "
+        "bf16 (AMX or AVX512_BF16), onnxruntime elsewhere; onnxruntime: token-exact with PyTorch fp32.",
+    )
+    openvino_decoder_weights: Literal["bf16", "int8"] = Field(
+        default="bf16",
+        description="On the openvino runtime: int8 gives the decoder int8 weights (one scale per output channel), "
+        "about half its time on CPU; bf16 keeps its captions as close to fp32 as PyTorch bf16's.",
     )
     threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1)
     max_batch: int | None = Field(default=None, ge=1, le=64, description="Unset: 1 on CPU, 16 on CUDA.")

@@ -54,7 +54,8 @@ async def test_cuda_without_the_cuda_provider_refuses_to_start_in_one_sentence(
 async def test_model_info_and_metrics_name_the_providers_the_sessions_really_have(
     exported_model: ModelExporter, tmp_path: Path, device: str
 ) -> None:
-    app = create_app(settings_for(tmp_path, model=str(exported_model("tiny-random")), device=device))
+    model = str(exported_model("tiny-random"))
+    app = create_app(settings_for(tmp_path, model=model, device=device, runtime="onnxruntime"))
     async with AsyncTestClient(app=app) as client:
         assert (await wait_until_settled(client))["status"] == "ready"
         info = ModelInfo.model_validate((await client.get("/v1/model")).json())

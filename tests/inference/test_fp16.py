@@ -13,8 +13,9 @@ import pytest
 from PIL import Image
 
 from inference.captioner import BlipCaptioner
+from inference.generate import OnnxDecoder
 from inference.preprocess import decode_image
-from inference.vision import OnnxVision
+from inference.runtimes import OnnxVision
 from tests.conftest import ModelExporter, Reporter
 from tests.support import CORPUS_DIR, corpus_rows
 
@@ -40,8 +41,9 @@ def test_fp16_graphs_keep_float32_only_where_tensors_cross_to_the_host(fp16_dir:
     assert isinstance(captioner.vision, OnnxVision)
     vision_in = {item.name: item.type for item in captioner.vision.session.get_inputs()}
     vision_out = {item.name: item.type for item in captioner.vision.session.get_outputs()}
-    decoder_in = {item.name: item.type for item in captioner.decoder.get_inputs()}
-    decoder_out = {item.name: item.type for item in captioner.decoder.get_outputs()}
+    assert isinstance(captioner.decoder, OnnxDecoder)
+    decoder_in = {item.name: item.type for item in captioner.decoder.session.get_inputs()}
+    decoder_out = {item.name: item.type for item in captioner.decoder.session.get_outputs()}
     assert vision_in == {"pixel_values": FLOAT}
     assert decoder_out.pop("logits") == FLOAT
     assert decoder_in.pop("input_ids") == "tensor(int64)"

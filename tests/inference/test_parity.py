@@ -130,8 +130,8 @@ async def test_captions_over_http_equal_pytorch_generate(exported_model: ModelEx
     model = transformers.BlipForConditionalGeneration.from_pretrained(source).eval()
     processor = transformers.BlipProcessor.from_pretrained(source)
     settings = InferenceSettings(
-        model=str(model_dir), model_dir=tmp_path / "cache", log_dir=tmp_path / "logs", vision_runtime="onnxruntime"
-    )  # token-exact with PyTorch fp32 (auto computes the vision graph in bf16 on a CPU that has it)
+        model=str(model_dir), model_dir=tmp_path / "cache", log_dir=tmp_path / "logs", runtime="onnxruntime"
+    )  # token-exact with PyTorch fp32 (auto computes in bf16 on a CPU that has it)
     app = create_app(settings)
     async with AsyncTestClient(app=app) as client:
         deadline = time.monotonic() + 60
