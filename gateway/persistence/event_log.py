@@ -18,7 +18,7 @@ from enum import StrEnum
 from sqlalchemy import delete, func, insert, select, text
 from sqlmodel import Session, col
 
-from gateway.persistence.models import CaptionModel, Event, iso_utc
+from gateway.persistence.models import CaptionModel, CaptionStatus, Event, iso_utc
 
 NOTIFY_CHANNEL = "gateway_events"
 EVENTS_LOCK_KEY = 7291002
@@ -39,9 +39,9 @@ class PendingEvent:
 
     type: EventType
     image_id: str
-    status: str
+    status: str  # an ImageStatus value, or "deleted"
     caption: str | None
-    caption_status: str | None
+    caption_status: CaptionStatus | None
     error: str | None
     at: datetime
     model: str | None = None  # CaptionModel.as_json(), image.caption_updated only
