@@ -99,13 +99,13 @@ async def _start_services(
     inference_transport: httpx.AsyncBaseTransport | None,
     webhook_transport: httpx.AsyncBaseTransport | None,
 ) -> GatewayServices:
-    storage = build_blob_store(settings)
+    metrics = GatewayMetrics()
+    storage = build_blob_store(settings, metrics)
     stack.push_async_callback(storage.aclose)
     await storage.start()  # never raises for a wrong endpoint/credential/bucket: readiness says which
     database = Database(build_engine(settings.resolved_database_url))
     stack.callback(database.dispose)
     await anyio.to_thread.run_sync(upgrade_schema, database.engine)
-    metrics = GatewayMetrics()
     inference = InferenceClient(settings, transport=inference_transport, metrics=metrics)
     stack.push_async_callback(inference.aclose)
     await _start_inference(inference)
