@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from tests.support import (
     FAKE_INFERENCE_URL,
     FakeInference,
     eventually,
+    eventually_blocking,
     make_image_bytes,
     metric_value,
     problem_of,
@@ -146,7 +146,12 @@ def test_a_gateway_process_with_wrong_credentials_keeps_running_not_ready(s3_ser
     gateway = gateway_process(tmp_path, FAKE_INFERENCE_URL, **env)
     gateway.start()
     try:
-        time.sleep(1.0)  # several background retries happen meanwhile; the process must still be up
+
+        def failed_checks() -> float:
+            return metric_value(httpx.get(f"{gateway.url}/metrics", timeout=10).text, CHECKS, outcome="not_ready")
+
+        # The check at start and two background retries failed; the process must still be up.
+        eventually_blocking(lambda: failed_checks() >= 3, timeout_s=20, what="two background retries")
         ready = httpx.get(f"{gateway.url}/health/ready", timeout=10)
         assert gateway.process is not None
         assert gateway.process.poll() is None
