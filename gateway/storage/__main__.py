@@ -16,7 +16,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from gateway.settings import GatewaySettings
-from gateway.storage.migrate import Migration
+from gateway.storage.bucket_copy import Migration
 from gateway.storage.s3 import S3BlobStore
 
 
