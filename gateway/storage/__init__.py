@@ -1,6 +1,6 @@
 """Blob storage: the ``BlobStore`` Protocol, its local and S3 backends, ids and the shared layout.
 
-``python -m gateway.storage migrate`` copies a local data dir into the bucket (see ``migrate.py``).
+``python -m gateway.storage copy-to-bucket`` copies a local data dir into the bucket (see ``bucket_copy.py``).
 """
 
 from __future__ import annotations
