@@ -29,6 +29,7 @@ from gateway.persistence.db import Database, build_engine, upgrade_schema
 from gateway.problems import EXCEPTION_HANDLERS
 from gateway.processing.pipeline import ImagePipeline
 from gateway.processing.recaptioner import Recaptioner
+from gateway.processing.services import ProcessingServices
 from gateway.processing.worker import Worker
 from gateway.replicas.client import InferenceClient
 from gateway.replicas.pool import CaptionTokensUnservableError
@@ -111,7 +112,7 @@ async def _start_services(
     await _start_inference(inference)
     webhooks = WebhookSender(settings, database, metrics, transport=webhook_transport)
     stack.push_async_callback(webhooks.stop)
-    pipeline = ImagePipeline(settings, database, storage, inference, metrics)
+    processing = ProcessingServices(settings, database, storage, inference, metrics)
     services = GatewayServices(
         settings=settings,
         database=database,
@@ -119,13 +120,13 @@ async def _start_services(
         inference=inference,
         metrics=metrics,
         uploads=UploadService(settings, database, storage, metrics),
-        worker=Worker(settings, database, pipeline, inference, metrics),
+        worker=Worker(processing, ImagePipeline(processing)),
         webhooks=webhooks,
         sweeper=OrphanSweeper(storage, database, settings.storage_orphan_grace_s, settings.storage_check_interval_s),
         started_monotonic=time.monotonic(),
         events=EventFeed(settings, database),
         catalog=ImageCatalog(database),
-        recaptioner=Recaptioner(settings, database, storage, inference, metrics),
+        recaptioner=Recaptioner(processing),
     )
     await services.events.start()
     stack.push_async_callback(services.events.stop)
