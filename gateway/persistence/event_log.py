@@ -94,14 +94,8 @@ def event_data(event: Event) -> EventData:
     if event.type == EventType.CAPTION_UPDATED:
         model, previous = CaptionModel.from_json(event.model), CaptionModel.from_json(event.previous_model)
         return CaptionUpdatedData(id=event.image_id, caption=event.caption, model=model, previous_model=previous, at=at)
-    return ImageEventData(
-        id=event.image_id,
-        status=event.status,
-        caption=event.caption,
-        caption_status=event.caption_status,
-        error=event.error,
-        at=at,
-    )
+    return ImageEventData(id=event.image_id, status=event.status, caption=event.caption,
+                          caption_status=event.caption_status, error=event.error, at=at)  # fmt: skip
 
 
 def events_after(session: Session, after_id: int, image_id: str | None = None, limit: int = 500) -> list[Event]:
