@@ -29,6 +29,7 @@ from gateway.persistence.db import Database, build_engine, upgrade_schema
 from gateway.problems import EXCEPTION_HANDLERS
 from gateway.processing.pipeline import ImagePipeline
 from gateway.processing.recaptioner import Recaptioner
+from gateway.processing.services import ProcessingServices
 from gateway.processing.worker import Worker
 from gateway.replicas.client import InferenceClient
 from gateway.replicas.pool import CaptionTokensUnservableError
@@ -99,19 +100,19 @@ async def _start_services(
     inference_transport: httpx.AsyncBaseTransport | None,
     webhook_transport: httpx.AsyncBaseTransport | None,
 ) -> GatewayServices:
-    storage = build_blob_store(settings)
+    metrics = GatewayMetrics()
+    storage = build_blob_store(settings, metrics)
     stack.push_async_callback(storage.aclose)
     await storage.start()  # never raises for a wrong endpoint/credential/bucket: readiness says which
     database = Database(build_engine(settings.resolved_database_url))
     stack.callback(database.dispose)
     await anyio.to_thread.run_sync(upgrade_schema, database.engine)
-    metrics = GatewayMetrics()
     inference = InferenceClient(settings, transport=inference_transport, metrics=metrics)
     stack.push_async_callback(inference.aclose)
     await _start_inference(inference)
     webhooks = WebhookSender(settings, database, metrics, transport=webhook_transport)
     stack.push_async_callback(webhooks.stop)
-    pipeline = ImagePipeline(settings, database, storage, inference, metrics)
+    processing = ProcessingServices(settings, database, storage, inference, metrics)
     services = GatewayServices(
         settings=settings,
         database=database,
@@ -119,13 +120,13 @@ async def _start_services(
         inference=inference,
         metrics=metrics,
         uploads=UploadService(settings, database, storage, metrics),
-        worker=Worker(settings, database, pipeline, inference, metrics),
+        worker=Worker(processing, ImagePipeline(processing)),
         webhooks=webhooks,
         sweeper=OrphanSweeper(storage, database, settings.storage_orphan_grace_s, settings.storage_check_interval_s),
         started_monotonic=time.monotonic(),
         events=EventFeed(settings, database),
         catalog=ImageCatalog(database),
-        recaptioner=Recaptioner(settings, database, storage, inference, metrics),
+        recaptioner=Recaptioner(processing),
     )
     await services.events.start()
     stack.push_async_callback(services.events.stop)

@@ -74,6 +74,13 @@ class GatewayMetrics:
             registry=self.registry,
         )
 
+        self.storage_checks = Counter(
+            "gateway_storage_checks_total",
+            "Checks of the object store (S3 backend) by outcome: ok, or not_ready (it could not be used).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
         self.webhook_deliveries = Counter(
             "gateway_webhook_deliveries_total",
             "Webhook delivery attempts by outcome (delivered, failed, gave_up, disabled).",

@@ -17,7 +17,7 @@ from gateway.persistence.aggregates import (
     StatsSnapshot,
     StatusCounts,
 )
-from gateway.persistence.models import Image, RecaptionStatus, iso_utc
+from gateway.persistence.models import Image, iso_utc
 
 # The pattern is documentation only: a malformed id is a 404 like an unknown one (API.md), not a 400.
 ImageId = Annotated[
@@ -199,7 +199,7 @@ def _thumbnail_view(url: str, width: int | None, height: int | None) -> Thumbnai
 
 def _caption_view(image: Image) -> CaptionView:
     made_by = image.made_by
-    recaption = RecaptionStatus(image.recaption_status) if image.recaption_status else None
+    recaption = image.recaption_status
     return CaptionView(
         text=image.caption_text,
         status=image.caption_status,

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import httpx
 import respx
 from PIL import Image, ImageChops, ImageOps, ImageStat
+from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.captions import CAPTIONS_PATH, READY_PATH, CaptionResponse, CaptionTimings, ReadinessResponse
 from contracts.model_info import MODEL_INFO_PATH, BatchingInfo, ModelInfo
@@ -190,6 +191,15 @@ def eventually_blocking(condition: Callable[[], bool], timeout_s: float = 10.0, 
     while not condition():
         assert time.monotonic() < deadline, f"{what} did not happen within {timeout_s:g} s"
         time.sleep(0.05)
+
+
+def metric_value(exposition: str, name: str, **labels: str) -> float:
+    """One sample of a Prometheus text exposition (``GET /metrics``), 0.0 while the series is absent."""
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0
 
 
 class PostsFiles(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import asdict
 from functools import partial
 from typing import Annotated
 
@@ -26,7 +27,7 @@ LAST_EVENT_ID_PATTERN = r"^\s*[0-9]+\s*$"
 
 
 def message_of(event: Event) -> ServerSentEventMessage:
-    return ServerSentEventMessage(id=str(event.id), event=event.type, data=json.dumps(event_data(event)))
+    return ServerSentEventMessage(id=str(event.id), event=event.type, data=json.dumps(asdict(event_data(event))))
 
 
 def resume_point(last_event_id_header: str | None, after: int | None) -> int | None:

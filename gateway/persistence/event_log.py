@@ -18,7 +18,7 @@ from enum import StrEnum
 from sqlalchemy import delete, func, insert, select, text
 from sqlmodel import Session, col
 
-from gateway.persistence.models import CaptionModel, Event, iso_utc
+from gateway.persistence.models import CaptionModel, CaptionStatus, Event, iso_utc
 
 NOTIFY_CHANNEL = "gateway_events"
 EVENTS_LOCK_KEY = 7291002
@@ -39,9 +39,9 @@ class PendingEvent:
 
     type: EventType
     image_id: str
-    status: str
+    status: str  # an ImageStatus value, or "deleted"
     caption: str | None
-    caption_status: str | None
+    caption_status: CaptionStatus | None
     error: str | None
     at: datetime
     model: str | None = None  # CaptionModel.as_json(), image.caption_updated only
@@ -58,23 +58,44 @@ def write_events(session: Session, events: list[PendingEvent]) -> None:
         session.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY_CHANNEL})
 
 
-ModelData = dict[str, str | None]
-EventData = dict[str, str | ModelData | None]
+@dataclass(frozen=True)
+class ImageEventData:
+    """The ``data`` of every event but ``image.caption_updated``, field for field as SSE and webhooks send it.
+
+    ``status`` is the image's status after the change (``"deleted"`` on ``image.deleted``); ``caption`` is
+    set on ``image.completed``; ``caption_status`` is ``None`` on ``image.deleted``.
+    """
+
+    id: str
+    status: str
+    caption: str | None
+    caption_status: CaptionStatus | None
+    error: str | None
+    at: str
 
 
-def _model_data(text: str | None) -> ModelData | None:
-    model = CaptionModel.from_json(text)
-    return None if model is None else {"id": model.id, "revision": model.revision, "precision": model.precision}
+@dataclass(frozen=True)
+class CaptionUpdatedData:
+    """The ``data`` of ``image.caption_updated``; ``previous_model`` is ``None`` when it was never recorded."""
+
+    id: str
+    caption: str | None
+    model: CaptionModel | None
+    previous_model: CaptionModel | None
+    at: str
+
+
+EventData = ImageEventData | CaptionUpdatedData
 
 
 def event_data(event: Event) -> EventData:
-    """What SSE streams and webhooks POST of an event: ``{"id", "status", "caption", "caption_status",
-    "error", "at"}``; for ``image.caption_updated`` ``{"id", "caption", "model", "previous_model", "at"}``."""
+    """What SSE streams and webhooks POST of an event (as JSON: ``dataclasses.asdict``, fields in this order)."""
+    at = iso_utc(event.at) or ""
     if event.type == EventType.CAPTION_UPDATED:
-        return {"id": event.image_id, "caption": event.caption, "model": _model_data(event.model),
-                "previous_model": _model_data(event.previous_model), "at": iso_utc(event.at)}  # fmt: skip
-    return {"id": event.image_id, "status": event.status, "caption": event.caption,
-            "caption_status": event.caption_status, "error": event.error, "at": iso_utc(event.at)}  # fmt: skip
+        model, previous = CaptionModel.from_json(event.model), CaptionModel.from_json(event.previous_model)
+        return CaptionUpdatedData(id=event.image_id, caption=event.caption, model=model, previous_model=previous, at=at)
+    return ImageEventData(id=event.image_id, status=event.status, caption=event.caption,
+                          caption_status=event.caption_status, error=event.error, at=at)  # fmt: skip
 
 
 def events_after(session: Session, after_id: int, image_id: str | None = None, limit: int = 500) -> list[Event]:

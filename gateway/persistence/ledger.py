@@ -21,7 +21,15 @@ from sqlmodel import Session
 from gateway.persistence.counters import CounterKey, Stage, Timing
 from gateway.persistence.event_log import EventType, PendingEvent, write_events
 from gateway.persistence.histogram import bucket_of
-from gateway.persistence.models import CaptionModel, Image, ImageStatus, StatCounter, utc_now
+from gateway.persistence.models import (
+    CaptionModel,
+    CaptionStatus,
+    Image,
+    ImageStatus,
+    RecaptionStatus,
+    StatCounter,
+    utc_now,
+)
 from gateway.persistence.upsert import upsert_into
 
 POSTGRES_SHARDS = 16
@@ -32,9 +40,9 @@ LEDGER_KEY = "gateway_ledger"
 class RowState:
     """The columns of an image row that the counters count."""
 
-    status: str
-    caption_status: str
-    recaption_status: str | None = None
+    status: ImageStatus
+    caption_status: CaptionStatus
+    recaption_status: RecaptionStatus | None = None
     decode_ms: float | None = None
     metadata_ms: float | None = None
     thumbnails_ms: float | None = None

@@ -6,9 +6,13 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, Column, Index, Integer
+from sqlalchemy import BigInteger, Column, Dialect, Index, Integer, String
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+StatusT = TypeVar("StatusT", bound=StrEnum)
 
 
 def utc_now() -> datetime:
@@ -61,6 +65,27 @@ class CaptionModel:
         return f"{self.id}@{self.revision or '-'} ({self.precision or 'precision unknown'})"
 
 
+class StatusColumn(TypeDecorator[StatusT]):
+    """A status enum in a ``VARCHAR(16)``: stores the member's value, reads back the member.
+
+    The schema is the plain string column the migrations create (no database enum type, no CHECK), so
+    adding a status stays a code change; a value the enum does not know fails loudly on write and on read.
+    """
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[StatusT], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: StatusT | str | None, dialect: Dialect) -> str | None:  # noqa: ARG002 (TypeDecorator)
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: Any | None, dialect: Dialect) -> StatusT | None:  # noqa: ARG002 (TypeDecorator)
+        return None if value is None else self.enum(value)
+
+
 class RejectionReason(StrEnum):
     TOO_LARGE = "too_large"
     UNSUPPORTED_FORMAT = "unsupported_format"
@@ -75,7 +100,7 @@ class Image(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=32)
     filename: str = Field(max_length=255)
-    status: str = Field(default=ImageStatus.PENDING, max_length=16, index=True)
+    status: ImageStatus = Field(default=ImageStatus.PENDING, sa_type=StatusColumn(ImageStatus), index=True)
     created_at: datetime = Field(default_factory=utc_now, index=True)
     request_id: str = Field(default="", max_length=128)
 
@@ -99,12 +124,14 @@ class Image(SQLModel, table=True):
     medium_height: int | None = None
 
     caption_text: str | None = None
-    caption_status: str = Field(default=CaptionStatus.PENDING, max_length=16, index=True)
+    caption_status: CaptionStatus = Field(
+        default=CaptionStatus.PENDING, sa_type=StatusColumn(CaptionStatus), index=True
+    )
     caption_model: str | None = Field(default=None, max_length=255)
     caption_model_revision: str | None = Field(default=None, max_length=255)
     caption_precision: str | None = Field(default=None, max_length=16)
     caption_error: str | None = None
-    recaption_status: str | None = Field(default=None, max_length=16)
+    recaption_status: RecaptionStatus | None = Field(default=None, sa_type=StatusColumn(RecaptionStatus))
     recaption_error: str | None = None
 
     started_at: datetime | None = None
@@ -164,9 +191,9 @@ class Event(SQLModel, table=True):
     )
     type: str = Field(max_length=32)
     image_id: str = Field(max_length=32, index=True)
-    status: str = Field(max_length=16)
+    status: str = Field(max_length=16)  # an ImageStatus value, or "deleted" for image.deleted
     caption: str | None = None
-    caption_status: str | None = Field(default=None, max_length=16)
+    caption_status: CaptionStatus | None = Field(default=None, sa_type=StatusColumn(CaptionStatus))
     error: str | None = None
     at: datetime = Field(default_factory=utc_now, index=True)
     model: str | None = None  # image.caption_updated: CaptionModel.as_json() of the new caption

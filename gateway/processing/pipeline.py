@@ -16,18 +16,15 @@ import anyio.from_thread
 import structlog
 from sqlmodel import Session
 
-from contracts.captions import CaptionParams
 from gateway.errors import ImageDecodeError, InferenceError
 from gateway.imaging.images import ImageMetadata, Thumbnail, decode, extract_metadata, make_thumbnails
-from gateway.metrics import GatewayMetrics
-from gateway.persistence.db import Database
 from gateway.persistence.models import CaptionStatus, Image, ImageStatus, utc_now
 from gateway.persistence.repository import ImageRepository
 from gateway.persistence.threads import run_to_completion
 from gateway.persistence.transitions import CaptionOutcome, CpuStagesResult, FinalState, ThumbnailDimensions
-from gateway.replicas.client import InferenceClient, made_by
-from gateway.settings import GatewaySettings
-from gateway.storage import BlobNotFoundError, BlobStore
+from gateway.processing.services import ProcessingServices
+from gateway.replicas.client import made_by
+from gateway.storage import BlobNotFoundError
 
 log = structlog.get_logger("gateway.pipeline")
 
@@ -64,21 +61,9 @@ class CpuOutcome:
 class ImagePipeline:
     """Runs the stages of one image; owned by the worker, shared by its loops."""
 
-    def __init__(
-        self,
-        settings: GatewaySettings,
-        database: Database,
-        storage: BlobStore,
-        inference: InferenceClient,
-        metrics: GatewayMetrics,
-    ) -> None:
-        self.settings = settings
-        self.database = database
-        self.storage = storage
-        self.inference = inference
-        self.metrics = metrics
-        self._cpu_limiter = anyio.CapacityLimiter(settings.cpu_threads)
-        self._caption_params = CaptionParams(max_new_tokens=settings.caption_max_new_tokens)
+    def __init__(self, services: ProcessingServices) -> None:
+        self.services = services
+        self._cpu_limiter = anyio.CapacityLimiter(services.settings.cpu_threads)
 
     async def run(self, image: Image, token: str) -> None:
         """Take ``image`` (claimed under ``token``) as far as it goes; never raises domain errors."""
@@ -100,13 +85,13 @@ class ImagePipeline:
         """The Pillow stages on a local file of the original (the stored file, or an S3 download)."""
         started = time.perf_counter()
         try:
-            async with self.storage.original_file(image.id, image.format) as path:
+            async with self.services.storage.original_file(image.id, image.format) as path:
                 return await run_to_completion(self._cpu_stages, image, path, limiter=self._cpu_limiter)
         except BlobNotFoundError:
             return self._failed(CpuOutcome(), "decode", started, "The original file is missing from storage.")
 
     def _cpu_stages(self, image: Image, path: Path) -> CpuOutcome:
-        settings, outcome = self.settings, CpuOutcome()
+        settings, outcome = self.services.settings, CpuOutcome()
         started = time.perf_counter()
         try:
             decoded = decode(path, image.format, settings.medium_thumbnail_px)
@@ -127,8 +112,8 @@ class ImagePipeline:
                 settings.medium_thumbnail_px,
                 settings.thumbnail_quality,
             )
-            anyio.from_thread.run(self.storage.put_thumbnail, image.id, "medium", outcome.medium.data)
-            anyio.from_thread.run(self.storage.put_thumbnail, image.id, "small", outcome.small.data)
+            anyio.from_thread.run(self.services.storage.put_thumbnail, image.id, "medium", outcome.medium.data)
+            anyio.from_thread.run(self.services.storage.put_thumbnail, image.id, "small", outcome.small.data)
         except (OSError, ValueError) as exc:
             return self._failed(outcome, "thumbnails", started, f"Thumbnails could not be made: {exc}.")
         outcome.timings_ms["thumbnails"] = _elapsed_ms(started)
@@ -143,7 +128,8 @@ class ImagePipeline:
     def _log_cpu_stages(self, outcome: CpuOutcome) -> None:
         for stage, duration_ms in outcome.timings_ms.items():
             failed = stage == outcome.failed_stage
-            self.metrics.stage_seconds.labels(stage, "failed" if failed else "completed").observe(duration_ms / 1000)
+            stage_seconds = self.services.metrics.stage_seconds.labels(stage, "failed" if failed else "completed")
+            stage_seconds.observe(duration_ms / 1000)
             if failed:
                 log.warning("stage_failed", stage=stage, duration_ms=duration_ms, error=outcome.error)
             else:
@@ -164,8 +150,9 @@ class ImagePipeline:
 
     async def _caption_stage(self, image: Image, token: str, medium_jpeg: bytes | None) -> None:
         started = time.perf_counter()
-        served = self.inference.pool.served_models()  # after a model switch, never reuse the old model's caption
-        reused = await self.database.read(
+        # After a model switch, never reuse the old model's caption.
+        served = self.services.inference.pool.served_models()
+        reused = await self.services.database.read(
             lambda session: ImageRepository(session).find_caption(image.sha256, image.id, served)
         )
         try:
@@ -173,17 +160,17 @@ class ImagePipeline:
                 text, model, outcome = reused.caption_text, reused.made_by, "reused"
             else:
                 if medium_jpeg is None:
-                    medium_jpeg = await self.storage.read_thumbnail(image.id, "medium")
-                response = await self.inference.caption(
-                    medium_jpeg, "image/jpeg", image.request_id, self._caption_params
+                    medium_jpeg = await self.services.storage.read_thumbnail(image.id, "medium")
+                response = await self.services.inference.caption(
+                    medium_jpeg, "image/jpeg", image.request_id, self.services.caption_params
                 )
                 text, model, outcome = response.caption, made_by(response), "completed"
         except InferenceError as exc:
             duration_ms = _elapsed_ms(started)
             final = await self._caption_failure(image, exc, duration_ms)
             if await self._save(image, token, None, final):
-                self.metrics.inference_calls.labels(exc.caption_status).inc()
-                self.metrics.stage_seconds.labels("caption", "failed").observe(duration_ms / 1000)
+                self.services.metrics.inference_calls.labels(exc.caption_status).inc()
+                self.services.metrics.stage_seconds.labels("caption", "failed").observe(duration_ms / 1000)
                 log.warning(
                     "stage_failed",
                     stage="caption",
@@ -202,8 +189,8 @@ class ImagePipeline:
         caption = CaptionOutcome(CaptionStatus.COMPLETED, text=text, model=model, duration_ms=duration_ms)
         final = FinalState(status=ImageStatus.COMPLETED, caption=caption, completed_at=utc_now())
         if await self._save(image, token, None, final):
-            self.metrics.inference_calls.labels(outcome).inc()
-            self.metrics.stage_seconds.labels("caption", "completed").observe(duration_ms / 1000)
+            self.services.metrics.inference_calls.labels(outcome).inc()
+            self.services.metrics.stage_seconds.labels("caption", "completed").observe(duration_ms / 1000)
             log.info("stage_completed", stage="caption", duration_ms=duration_ms, reused=outcome == "reused")
             self._finished(final)
 
@@ -217,9 +204,10 @@ class ImagePipeline:
         the caption is ``failed`` with the last error and is not re-queued again.
         """
         status, detail, cycles = CaptionStatus(exc.caption_status), exc.detail, None
-        if status == CaptionStatus.UNAVAILABLE and (await self.inference.readiness(image.request_id)).answering:
+        inference = self.services.inference
+        if status == CaptionStatus.UNAVAILABLE and (await inference.readiness(image.request_id)).answering:
             cycles = image.caption_cycles + 1
-            if cycles >= self.settings.caption_max_cycles:
+            if cycles >= self.services.settings.caption_max_cycles:
                 status = CaptionStatus.FAILED
                 detail = f"Gave up after {cycles} caption attempts while inference was ready; last error: {detail}"
         caption = CaptionOutcome(status, error=detail, duration_ms=duration_ms)
@@ -238,17 +226,17 @@ class ImagePipeline:
                 return False
             return final is None or repository.finish(image.id, token, final)
 
-        saved = await self.database.write(write)
+        saved = await self.services.database.write(write)
         if not saved:
             log.info("result_discarded", reason="the image was deleted or its claim was taken over")
             await self._discard_if_deleted(image.id)
         return saved
 
     def _finished(self, final: FinalState) -> None:
-        self.metrics.images_finished.labels(final.status.value).inc()
+        self.services.metrics.images_finished.labels(final.status.value).inc()
         log.info("image_finished", status=final.status.value, error=final.error)
 
     async def _discard_if_deleted(self, image_id: str) -> None:
-        exists = await self.database.read(lambda session: ImageRepository(session).get(image_id) is not None)
+        exists = await self.services.database.read(lambda session: ImageRepository(session).get(image_id) is not None)
         if not exists:
-            await self.storage.delete_image(image_id)
+            await self.services.storage.delete_image(image_id)

@@ -17,17 +17,13 @@ from collections.abc import Callable
 import structlog
 from sqlmodel import Session
 
-from contracts.captions import CaptionParams
 from gateway.errors import CaptionRejectedError, InferenceUnavailableError, StorageUnavailableError
-from gateway.metrics import GatewayMetrics
-from gateway.persistence.db import Database
 from gateway.persistence.models import Image
 from gateway.persistence.recaptions import RecaptionRepository
 from gateway.persistence.transitions import RecaptionOutcome
 from gateway.processing.leases import idle, keep_renewing
-from gateway.replicas.client import InferenceClient, made_by
-from gateway.settings import GatewaySettings
-from gateway.storage import BlobStore
+from gateway.processing.services import ProcessingServices
+from gateway.replicas.client import made_by
 from servicekit.background import BackgroundLoops
 
 log = structlog.get_logger("gateway.recaptioner")
@@ -36,20 +32,8 @@ log = structlog.get_logger("gateway.recaptioner")
 class Recaptioner:
     """``settings.recaption_concurrency`` paced loops over the re-caption queue."""
 
-    def __init__(
-        self,
-        settings: GatewaySettings,
-        database: Database,
-        storage: BlobStore,
-        inference: InferenceClient,
-        metrics: GatewayMetrics,
-    ) -> None:
-        self.settings = settings
-        self.database = database
-        self.storage = storage
-        self.inference = inference
-        self.metrics = metrics
-        self._params = CaptionParams(max_new_tokens=settings.caption_max_new_tokens)
+    def __init__(self, services: ProcessingServices) -> None:
+        self.services = services
         self._wakeup = asyncio.Event()
         self._loops = BackgroundLoops("gateway.recaptioner")
         self._stopping = False
@@ -62,7 +46,7 @@ class Recaptioner:
         self._wakeup.set()
 
     def start(self) -> None:
-        for number in range(self.settings.recaption_concurrency):
+        for number in range(self.services.settings.recaption_concurrency):
             self._loops.start(f"gateway-recaption-{number}", self._loop)
 
     async def stop(self) -> None:
@@ -73,7 +57,7 @@ class Recaptioner:
         if not tokens:
             return
         try:
-            released = await self.database.write(
+            released = await self.services.database.write(
                 lambda session: RecaptionRepository(session).release_recaption_claims(tokens)
             )
         except StorageUnavailableError as exc:
@@ -94,21 +78,21 @@ class Recaptioner:
                 log.exception("recaption_claim_crashed")
                 claimed = None
             if claimed is None:
-                await idle(self._wakeup, self.settings.poll_interval_s)
+                await idle(self._wakeup, self.services.settings.poll_interval_s)
                 continue
             await self._recaption(*claimed)
 
     async def _claim(self) -> tuple[Image, str] | None:
         """The oldest queued image under a new claim, unless uploads wait or no replica is ready."""
-        if not self.inference.pool.readiness().ready:
+        if not self.services.inference.pool.readiness().ready:
             return None
         await self._pace()
-        if await self.database.read(lambda session: RecaptionRepository(session).uploads_waiting()):
+        if await self.services.database.read(lambda session: RecaptionRepository(session).uploads_waiting()):
             return None
         token = uuid.uuid4().hex
         self._held_tokens.add(token)  # before the claim: a stop landing while it commits still gives it back
-        images = await self.database.write(
-            lambda session: RecaptionRepository(session).claim_recaptions(token, self.settings.lease_s)
+        images = await self.services.database.write(
+            lambda session: RecaptionRepository(session).claim_recaptions(token, self.services.settings.lease_s)
         )
         if not images:
             self._held_tokens.discard(token)
@@ -117,30 +101,30 @@ class Recaptioner:
 
     async def _pace(self) -> None:
         """At most ``recaption_per_s`` claims a second from this gateway."""
-        if self.settings.recaption_per_s <= 0:
+        if self.services.settings.recaption_per_s <= 0:
             return
         async with self._pace_lock:
             now = time.monotonic()
             if self._next_start > now:
                 await asyncio.sleep(self._next_start - now)
-            self._next_start = max(now, self._next_start) + 1 / self.settings.recaption_per_s
+            self._next_start = max(now, self._next_start) + 1 / self.services.settings.recaption_per_s
 
     async def _recaption(self, image: Image, token: str) -> None:
         renewer = asyncio.create_task(
-            keep_renewing(self.database, self._lease_renewal(image.id, token), self.settings.lease_s)
+            keep_renewing(self.services.database, self._lease_renewal(image.id, token), self.services.settings.lease_s)
         )
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(image_id=image.id, request_id=image.request_id):
             try:
                 outcome = await self._caption(image)
                 if outcome is None:  # no replica answers: queued again, retried once one is ready
-                    await self.database.write(
+                    await self.services.database.write(
                         lambda session: RecaptionRepository(session).release_recaption_claims([token])
                     )
                     self._held_tokens.discard(token)
                     log.info("recaption_postponed", reason="no inference replica is ready")
                     return
-                saved = await self.database.write(
+                saved = await self.services.database.write(
                     lambda session: RecaptionRepository(session).finish_recaption(image.id, token, outcome)
                 )
                 self._held_tokens.discard(token)
@@ -156,10 +140,12 @@ class Recaptioner:
     async def _caption(self, image: Image) -> RecaptionOutcome | None:
         """The new caption, or the failure to note; ``None`` when no replica answers at all."""
         try:
-            jpeg = await self.storage.read_thumbnail(image.id, "medium")
-            response = await self.inference.caption(jpeg, "image/jpeg", image.request_id, self._params)
+            jpeg = await self.services.storage.read_thumbnail(image.id, "medium")
+            response = await self.services.inference.caption(
+                jpeg, "image/jpeg", image.request_id, self.services.caption_params
+            )
         except InferenceUnavailableError as exc:
-            if not (await self.inference.readiness(image.request_id)).answering:
+            if not (await self.services.inference.readiness(image.request_id)).answering:
                 return None
             return RecaptionOutcome(error=f"Caption unavailable: {exc.detail}")
         except CaptionRejectedError as exc:
@@ -172,7 +158,7 @@ class Recaptioner:
         if not saved:
             log.info("recaption_discarded", reason="the image was deleted or its claim was taken over")
             return
-        self.metrics.recaptions.labels(outcome.status.value).inc()
+        self.services.metrics.recaptions.labels(outcome.status.value).inc()
         if outcome.model is not None:
             previous = image.made_by
             log.info(
@@ -185,5 +171,5 @@ class Recaptioner:
             log.warning("recaption_failed", duration_ms=duration_ms, error=outcome.error)
 
     def _lease_renewal(self, image_id: str, token: str) -> Callable[[Session], bool]:
-        lease_s = self.settings.lease_s
+        lease_s = self.services.settings.lease_s
         return lambda session: RecaptionRepository(session).renew_lease(image_id, token, lease_s)

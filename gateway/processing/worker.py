@@ -16,14 +16,11 @@ import structlog
 from sqlmodel import Session
 
 from gateway.errors import StorageUnavailableError
-from gateway.metrics import GatewayMetrics
-from gateway.persistence.db import Database
 from gateway.persistence.models import Image
 from gateway.persistence.repository import ImageRepository
 from gateway.processing.leases import idle, keep_renewing
 from gateway.processing.pipeline import ImagePipeline
-from gateway.replicas.client import InferenceClient
-from gateway.settings import GatewaySettings
+from gateway.processing.services import ProcessingServices
 from servicekit.background import BackgroundLoops
 
 log = structlog.get_logger("gateway.worker")
@@ -32,19 +29,9 @@ log = structlog.get_logger("gateway.worker")
 class Worker:
     """``settings.workers`` claim loops plus a watcher that re-queues captions once inference is back."""
 
-    def __init__(
-        self,
-        settings: GatewaySettings,
-        database: Database,
-        pipeline: ImagePipeline,
-        inference: InferenceClient,
-        metrics: GatewayMetrics,
-    ) -> None:
-        self.settings = settings
-        self.database = database
+    def __init__(self, services: ProcessingServices, pipeline: ImagePipeline) -> None:
+        self.services = services
         self.pipeline = pipeline
-        self.inference = inference
-        self.metrics = metrics
         self._wakeup = asyncio.Event()
         self._loops = BackgroundLoops("gateway.worker")
         self._stopping = False
@@ -62,13 +49,13 @@ class Worker:
         self._wakeup.set()
 
     async def start(self) -> None:
-        if self.settings.workers == 0:
+        if self.services.settings.workers == 0:
             log.warning("processing_paused", reason="GATEWAY_WORKERS=0: uploads are accepted but not processed")
             return
-        for number in range(self.settings.workers):
+        for number in range(self.services.settings.workers):
             self._loops.start(f"gateway-worker-{number}", self._claim_loop)
         self._loops.start("gateway-requeue-watcher", self._requeue_loop)
-        log.info("workers_started", workers=self.settings.workers)
+        log.info("workers_started", workers=self.services.settings.workers)
 
     async def stop(self) -> None:
         """End every loop, then give back the claims of images still in flight."""
@@ -78,7 +65,9 @@ class Worker:
         if not tokens:
             return
         try:
-            released = await self.database.write(lambda session: ImageRepository(session).release_claims(tokens))
+            released = await self.services.database.write(
+                lambda session: ImageRepository(session).release_claims(tokens)
+            )
         except StorageUnavailableError as exc:
             log.warning("claims_not_released", count=len(tokens), error=exc.detail)
             return
@@ -91,31 +80,31 @@ class Worker:
             token = uuid.uuid4().hex
             self._held_tokens.add(token)
             try:
-                image = await self.database.write(partial(self._claim, token=token))
+                image = await self.services.database.write(partial(self._claim, token=token))
             except StorageUnavailableError as exc:
                 self._held_tokens.discard(token)
                 log.warning("claim_failed", error=exc.detail)
-                await asyncio.sleep(self.settings.poll_interval_s)
+                await asyncio.sleep(self.services.settings.poll_interval_s)
                 continue
             except Exception:  # a bug must not end the loop: log it and keep polling
                 self._held_tokens.discard(token)
                 log.exception("claim_crashed")
-                await asyncio.sleep(self.settings.poll_interval_s)
+                await asyncio.sleep(self.services.settings.poll_interval_s)
                 continue
             if image is None:
                 self._held_tokens.discard(token)
-                await idle(self._wakeup, self.settings.poll_interval_s)
+                await idle(self._wakeup, self.services.settings.poll_interval_s)
                 continue
             self._wakeup.set()  # there may be more: let an idle sibling look too
             await self._process(image, token)
 
     def _claim(self, session: Session, token: str) -> Image | None:
-        return ImageRepository(session).claim_next(token, self.settings.lease_s)
+        return ImageRepository(session).claim_next(token, self.services.settings.lease_s)
 
     async def _process(self, image: Image, token: str) -> None:
-        self.metrics.images_in_flight.inc()
+        self.services.metrics.images_in_flight.inc()
         renewer = asyncio.create_task(
-            keep_renewing(self.database, self._lease_renewal(image.id, token), self.settings.lease_s)
+            keep_renewing(self.services.database, self._lease_renewal(image.id, token), self.services.settings.lease_s)
         )
         try:
             await self.pipeline.run(image, token)
@@ -126,33 +115,33 @@ class Worker:
             log.exception("image_crashed", image_id=image.id)
         finally:
             # Cancelled (a stop): the token stays held, so stop() gives the claim back.
-            self.metrics.images_in_flight.dec()
+            self.services.metrics.images_in_flight.dec()
             renewer.cancel()
             await asyncio.wait([renewer])
 
     async def _requeue_loop(self) -> None:
         while not self._stopping:
-            await asyncio.sleep(self.settings.inference_probe_interval_s)
+            await asyncio.sleep(self.services.settings.inference_probe_interval_s)
             try:
-                waiting = await self.database.read(
+                waiting = await self.services.database.read(
                     lambda session: ImageRepository(session).count_unavailable_captions()
                 )
                 if not waiting:
                     continue
-                readiness = await self.inference.readiness()
+                readiness = await self.services.inference.readiness()
                 if not readiness.ready:
                     continue
-                requeued = await self.database.write(
+                requeued = await self.services.database.write(
                     lambda session: ImageRepository(session).requeue_unavailable_captions()
                 )
             except StorageUnavailableError as exc:
                 log.warning("requeue_check_failed", error=exc.detail)
                 continue
             if requeued:
-                self.metrics.requeued.labels("inference_ready").inc(requeued)
+                self.services.metrics.requeued.labels("inference_ready").inc(requeued)
                 log.info("images_requeued", count=requeued, trigger="inference_ready")
                 self.notify()
 
     def _lease_renewal(self, image_id: str, token: str) -> Callable[[Session], bool]:
-        lease_s = self.settings.lease_s
+        lease_s = self.services.settings.lease_s
         return lambda session: ImageRepository(session).renew_lease(image_id, token, lease_s)

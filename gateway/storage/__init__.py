@@ -1,10 +1,11 @@
 """Blob storage: the ``BlobStore`` Protocol, its local and S3 backends, ids and the shared layout.
 
-``python -m gateway.storage migrate`` copies a local data dir into the bucket (see ``migrate.py``).
+``python -m gateway.storage copy-to-bucket`` copies a local data dir into the bucket (see ``bucket_copy.py``).
 """
 
 from __future__ import annotations
 
+from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.storage.blobs import BlobInfo, BlobNotFoundError, BlobStore, BlobStream
 from gateway.storage.layout import (
@@ -23,10 +24,10 @@ from gateway.storage.local import LocalBlobStore, atomic_write
 from gateway.storage.s3 import S3BlobStore
 
 
-def build_blob_store(settings: GatewaySettings) -> BlobStore:
+def build_blob_store(settings: GatewaySettings, metrics: GatewayMetrics | None = None) -> BlobStore:
     """The backend ``GATEWAY_STORAGE_BACKEND`` names; nothing is touched until ``start()``."""
     if settings.storage_backend == "s3":
-        return S3BlobStore(settings)
+        return S3BlobStore(settings, metrics)
     return LocalBlobStore(settings.data_dir)
 
 

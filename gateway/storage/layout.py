@@ -2,7 +2,7 @@
 
 ``originals/<id[:2]>/<id>.<ext>``, ``thumbnails/<id[:2]>/<id>/<size>.jpg``; nothing is ever named
 after a client's file name. The keys are relative: a data dir joins them to its root, a bucket
-to its prefix, so ``python -m gateway.storage migrate`` copies a file to the key of its own path.
+to its prefix, so ``python -m gateway.storage copy-to-bucket`` copies a file to the key of its own path.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
 THUMBNAIL_CONTENT_TYPE = "image/jpeg"
 ORIGINALS = "originals"
 THUMBNAILS = "thumbnails"
-# A key the layout owns: what `migrate` copies, and nothing else found in a data dir.
+# A key the layout owns: what `copy-to-bucket` copies, and nothing else found in a data dir.
 BLOB_KEY_PATTERN = re.compile(
     r"^(?:originals/[0-9a-f]{2}/[0-9a-f]{32}\.(?:jpg|png)|thumbnails/[0-9a-f]{2}/[0-9a-f]{32}/(?:small|medium)\.jpg)$"
 )

@@ -21,6 +21,7 @@ import anyio.to_thread
 import structlog
 
 from gateway.errors import StorageUnavailableError
+from gateway.metrics import GatewayMetrics
 from gateway.settings import GatewaySettings
 from gateway.storage.blobs import BlobInfo, BlobNotFoundError, BlobStream
 from gateway.storage.layout import (
@@ -57,12 +58,13 @@ STARTUP_CHECK_S = 5.0
 RETRY_NOT_READY_S = 2.0
 DELETE_BATCH = 1000
 UNAVAILABLE_DETAIL = "The object store could not be used; nothing was kept."
+CHECK_OUTCOMES = ("ok", "not_ready")
 
 
 class S3BlobStore:
     """One bucket (and an optional key prefix) on one endpoint; upload spools in ``<data dir>/uploads``."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(self, settings: GatewaySettings, metrics: GatewayMetrics | None = None) -> None:
         if not (settings.s3_endpoint_url and settings.s3_bucket):
             raise ValueError("S3BlobStore needs GATEWAY_S3_ENDPOINT_URL and GATEWAY_S3_BUCKET")
         self.target = S3Target(endpoint_url=settings.s3_endpoint_url.rstrip("/"), bucket=settings.s3_bucket)
@@ -75,6 +77,10 @@ class S3BlobStore:
         self._client: S3Client | None = None
         self._stack = AsyncExitStack()
         self._loops = BackgroundLoops("gateway.storage")
+        self._metrics = metrics
+        if metrics is not None:
+            for outcome in CHECK_OUTCOMES:
+                metrics.storage_checks.labels(outcome)  # both series at 0 from the start
 
     @property
     def description(self) -> str:
@@ -113,7 +119,13 @@ class S3BlobStore:
         return self._problem
 
     async def check(self) -> str | None:
-        """Reach the bucket, creating it when missing; remember and return the problem, if any."""
+        """Reach the bucket, creating it when missing; remember, count and return the problem, if any."""
+        problem = await self._reach_bucket()
+        if self._metrics is not None:
+            self._metrics.storage_checks.labels("ok" if problem is None else "not_ready").inc()
+        return problem
+
+    async def _reach_bucket(self) -> str | None:
         client = self.client
         try:
             await client.list_objects_v2(Bucket=self.target.bucket, Prefix=self.prefix + MARKS, MaxKeys=1)

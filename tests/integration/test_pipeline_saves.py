@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import httpx
@@ -44,9 +45,7 @@ async def test_no_stage_completed_line_when_the_save_fails_then_each_once_it_is_
     image = services.database.run_sync(lambda session: ImageRepository(session).claim_next("t", 60))
     assert image is not None
     assert image.id == image_id
-    failing = ImagePipeline(
-        services.settings, WritesFail(services.database.engine), services.storage, services.inference, services.metrics
-    )
+    failing = ImagePipeline(replace(services.worker.pipeline.services, database=WritesFail(services.database.engine)))
     with structlog.testing.capture_logs() as logs, pytest.raises(StorageUnavailableError):
         await failing.run(image, "t")
     assert stage_lines(logs) == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import asdict
 from typing import Any
 
 import httpx
@@ -50,7 +51,7 @@ async def recaption_stats_when_idle(client: AsyncTestClient[Any], timeout_s: flo
 async def caption_updates(client: AsyncTestClient[Any]) -> list[dict[str, Any]]:
     services: GatewayServices = client.app.state.services
     events = await services.database.read(lambda session: events_after(session, 0))
-    return [event_data(event) for event in events if event.type == "image.caption_updated"]
+    return [asdict(event_data(event)) for event in events if event.type == "image.caption_updated"]
 
 
 async def test_captions_of_the_previous_model_are_remade_by_the_one_now_served(

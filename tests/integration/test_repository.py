@@ -9,11 +9,13 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text, update
 
-from gateway.errors import InvalidQueryError
+from gateway.errors import InvalidQueryError, StorageUnavailableError
 from gateway.persistence.aggregates import StatusCounts
 from gateway.persistence.db import Database, build_engine, upgrade_schema
-from gateway.persistence.models import CaptionModel, CaptionStatus, ImageStatus, RejectionReason, utc_now
+from gateway.persistence.event_log import events_after
+from gateway.persistence.models import CaptionModel, CaptionStatus, Image, ImageStatus, RejectionReason, utc_now
 from gateway.persistence.repository import ImageRepository
 from gateway.persistence.transitions import CaptionOutcome, CpuStagesResult, FinalState
 from tests.repository_backends import BACKENDS, database_url_for, new_image
@@ -144,6 +146,33 @@ def test_requeue_only_moves_failed_images(database: Database) -> None:
     assert image is not None
     assert image.status == ImageStatus.PENDING
     assert image.error is None
+
+
+def test_statuses_read_back_as_their_enums_and_are_stored_as_their_values(database: Database) -> None:
+    (image_id,) = add_images(database, 1)
+    database.run_sync(lambda session: ImageRepository(session).claim_next("t", 30))
+    down = FinalState(ImageStatus.FAILED, CaptionOutcome(CaptionStatus.UNAVAILABLE, error="down"), utc_now())
+    database.run_sync(lambda session: ImageRepository(session).finish(image_id, "t", down))
+    image = database.run_sync(lambda session: ImageRepository(session).get(image_id), write=False)
+    assert image is not None
+    assert (type(image.status), type(image.caption_status)) == (ImageStatus, CaptionStatus)
+    assert (image.status, image.caption_status, image.recaption_status) == ("failed", "unavailable", None)
+    events = database.run_sync(lambda session: events_after(session, 0, image_id), write=False)
+    assert [type(event.caption_status) for event in events] == [CaptionStatus, CaptionStatus]
+    stored = database.run_sync(
+        lambda session: session.execute(text("SELECT status, caption_status FROM images")).one(), write=False
+    )
+    assert tuple(stored) == ("failed", "unavailable")
+    assert {type(value) for value in stored} == {str}
+
+
+def test_a_status_its_enum_does_not_know_is_refused_on_write(database: Database) -> None:
+    (image_id,) = add_images(database, 1)
+    with pytest.raises(StorageUnavailableError):
+        database.run_sync(lambda session: session.execute(update(Image).values(status="paused")))
+    image = database.run_sync(lambda session: ImageRepository(session).get(image_id), write=False)
+    assert image is not None
+    assert image.status is ImageStatus.PENDING
 
 
 def test_stats_aggregate_in_the_database(database: Database) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import time
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,17 @@ from tests.in_process import running_gateway
 from tests.processes import free_port, gateway_process
 from tests.s3_server import ACCESS_KEY_ID, SECRET_ACCESS_KEY, S3Server, running_s3_server, s3_settings_for
 from tests.storage.conftest import AppFactory, local_files
-from tests.support import FAKE_INFERENCE_URL, FakeInference, eventually, make_image_bytes, problem_of
+from tests.support import (
+    FAKE_INFERENCE_URL,
+    FakeInference,
+    eventually,
+    eventually_blocking,
+    make_image_bytes,
+    metric_value,
+    problem_of,
+)
+
+CHECKS = "gateway_storage_checks_total"
 
 
 async def assert_not_ready_saying(client: AsyncTestClient[Any], sentence: str) -> None:
@@ -52,6 +61,22 @@ async def test_wrong_credentials_leave_the_gateway_not_ready_saying_which(
     async with open_app(settings) as client:
         await assert_not_ready_saying(client, f"The S3 endpoint {s3_server.url} {sentence}")
     assert local_files(settings.data_dir) == []
+
+
+async def test_the_metrics_count_every_failed_check_of_the_object_store(
+    make_s3_settings: SettingsFactory, open_app: AppFactory
+) -> None:
+    settings = make_s3_settings(s3_access_key_id="unknown-key-id", storage_check_interval_s=0.05)
+    async with open_app(settings) as client:
+
+        async def checks(outcome: str) -> float:
+            return metric_value((await client.get("/metrics")).text, CHECKS, outcome=outcome)
+
+        async def retried_twice() -> bool:
+            return await checks("not_ready") >= 3  # the check at start, then two background retries
+
+        await eventually(retried_twice, what="two background retries")
+        assert await checks("ok") == 0
 
 
 @pytest.mark.parametrize(
@@ -103,6 +128,7 @@ async def test_the_gateway_turns_ready_once_the_endpoint_answers(
 
             await eventually(ready, timeout_s=20, what="readiness")
             assert (await client.get("/health/ready")).json()["storage"] == "ok"
+            assert metric_value((await client.get("/metrics")).text, CHECKS, outcome="ok") >= 1
             upload = await client.post("/api/images", files={"image": ("a.jpg", make_image_bytes(), "image/jpeg")})
             assert upload.status_code == 202, upload.text
 
@@ -120,7 +146,12 @@ def test_a_gateway_process_with_wrong_credentials_keeps_running_not_ready(s3_ser
     gateway = gateway_process(tmp_path, FAKE_INFERENCE_URL, **env)
     gateway.start()
     try:
-        time.sleep(1.0)  # several background retries happen meanwhile; the process must still be up
+
+        def failed_checks() -> float:
+            return metric_value(httpx.get(f"{gateway.url}/metrics", timeout=10).text, CHECKS, outcome="not_ready")
+
+        # The check at start and two background retries failed; the process must still be up.
+        eventually_blocking(lambda: failed_checks() >= 3, timeout_s=20, what="two background retries")
         ready = httpx.get(f"{gateway.url}/health/ready", timeout=10)
         assert gateway.process is not None
         assert gateway.process.poll() is None

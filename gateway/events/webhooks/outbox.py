@@ -10,7 +10,7 @@ so several gateways share the sending and a killed one's claims are taken over.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, delete, func, or_, select, update
@@ -46,7 +46,8 @@ class ClaimedDelivery:
 
 def delivery_body(event: Event) -> str:
     """The JSON a receiver gets: ``{"type", "event_id", "data": {...}}``, ``data`` as in ``event_data``."""
-    return json.dumps({"type": event.type, "event_id": event.id, "data": event_data(event)}, separators=(",", ":"))
+    data = asdict(event_data(event))
+    return json.dumps({"type": event.type, "event_id": event.id, "data": data}, separators=(",", ":"))
 
 
 class WebhookOutbox:

@@ -1,4 +1,5 @@
-"""``python -m gateway.storage migrate``: a local data dir into the bucket, resumable, verified by sha256."""
+"""``python -m gateway.storage copy-to-bucket`` (alias ``migrate``): a local data dir into the bucket, resumable,
+verified by sha256."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from tests.storage.conftest import AppFactory, local_files
 from tests.support import REPO_ROOT, make_image_bytes
 
 
-def migrate_env(server: S3Server, data_dir: Path) -> dict[str, str]:
+def copy_env(server: S3Server, data_dir: Path) -> dict[str, str]:
     return {
         "GATEWAY_STORAGE_BACKEND": "s3",
         "GATEWAY_S3_ENDPOINT_URL": server.url,
@@ -34,13 +35,17 @@ def migrate_env(server: S3Server, data_dir: Path) -> dict[str, str]:
     }
 
 
-def run_migrate(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: dict[str, str], *args: str
+def run_copy(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    env: dict[str, str],
+    *args: str,
+    command: str = "copy-to-bucket",
 ) -> tuple[int, str, str]:
     """The command in this process, with its settings read from the environment as in production."""
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    status = main(["migrate", *args])
+    status = main([command, *args])
     captured = capsys.readouterr()
     return status, captured.out, captured.err
 
@@ -67,7 +72,7 @@ def layout_files(data_dir: Path, count: int) -> dict[str, bytes]:
     return files
 
 
-async def test_migrate_moves_a_local_gateway_into_the_bucket_and_an_s3_gateway_serves_it(
+async def test_copy_to_bucket_moves_a_local_gateway_into_the_bucket_and_an_s3_gateway_serves_it(
     make_settings: SettingsFactory,
     make_s3_settings: SettingsFactory,
     open_app: AppFactory,
@@ -87,8 +92,8 @@ async def test_migrate_moves_a_local_gateway_into_the_bucket_and_an_s3_gateway_s
             assert (await wait_for_status(client, image_id))["status"] == "completed"
     (local_settings.data_dir / "notes.txt").write_text("not part of the layout")
 
-    env = migrate_env(s3_server, local_settings.data_dir)
-    status, out, _ = await anyio.to_thread.run_sync(run_migrate, monkeypatch, capsys, env)  # it runs its own loop
+    env = copy_env(s3_server, local_settings.data_dir)
+    status, out, _ = await anyio.to_thread.run_sync(run_copy, monkeypatch, capsys, env)  # it runs its own loop
     assert status == 0, out
     assert "6 files: 6 uploaded, 0 replaced, 0 already there" in out
     assert len(s3_server.files()) == 6
@@ -101,60 +106,66 @@ async def test_migrate_moves_a_local_gateway_into_the_bucket_and_an_s3_gateway_s
         assert Image.open(io.BytesIO(medium.content)).size == (300, 200)
     assert local_files(s3_settings.data_dir) == []
 
-    status, out, _ = await anyio.to_thread.run_sync(run_migrate, monkeypatch, capsys, env)
+    status, out, _ = await anyio.to_thread.run_sync(run_copy, monkeypatch, capsys, env)
     assert status == 0
     assert "6 files: 0 uploaded, 0 replaced, 6 already there" in out
 
 
-def test_migrate_verification_catches_a_corrupted_object_and_a_plain_run_repairs_it(
-    s3_server: S3Server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+# `migrate` is the command's first name, still accepted.
+@pytest.mark.parametrize("command", ["copy-to-bucket", "migrate"])
+def test_copy_to_bucket_verification_catches_a_corrupted_object_and_a_plain_run_repairs_it(
+    s3_server: S3Server,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
 ) -> None:
     files = layout_files(tmp_path / "data", 3)
-    env = migrate_env(s3_server, tmp_path / "data")
-    assert run_migrate(monkeypatch, capsys, env)[0] == 0
+    env = copy_env(s3_server, tmp_path / "data")
+    assert run_copy(monkeypatch, capsys, env, command=command)[0] == 0
     corrupted, removed = sorted(files)[:2]
     stored = s3_server.bucket_dir() / corrupted
     stored.write_bytes(bytes(byte ^ 0xFF for byte in stored.read_bytes()))  # same size, other bytes
     asyncio.run(delete_objects(s3_server, tmp_path, removed))
 
-    status, out, err = run_migrate(monkeypatch, capsys, env, "--verify-only")
+    status, out, err = run_copy(monkeypatch, capsys, env, "--verify-only", command=command)
     assert status == 1
     assert f"sha256 mismatch: {corrupted}" in err
     assert f"missing: {removed}" in err
     assert "1 already there" in out
 
-    status, out, _ = run_migrate(monkeypatch, capsys, env)
+    status, out, _ = run_copy(monkeypatch, capsys, env, command=command)
     assert status == 0
     assert "3 files: 1 uploaded, 1 replaced, 1 already there" in out
-    assert run_migrate(monkeypatch, capsys, env, "--verify-only")[0] == 0
+    assert run_copy(monkeypatch, capsys, env, "--verify-only", command=command)[0] == 0
     assert all((s3_server.bucket_dir() / key).read_bytes() == data for key, data in files.items())
 
 
-def test_migrate_without_s3_settings_says_what_to_set(
+def test_copy_to_bucket_without_s3_settings_says_what_to_set(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    status, _, err = run_migrate(monkeypatch, capsys, {"GATEWAY_DATA_DIR": str(tmp_path)})
+    status, _, err = run_copy(monkeypatch, capsys, {"GATEWAY_DATA_DIR": str(tmp_path)})
     assert status == 2
     assert "set GATEWAY_STORAGE_BACKEND=s3" in err
-    status, _, err = run_migrate(monkeypatch, capsys, {"GATEWAY_STORAGE_BACKEND": "s3"})
+    status, _, err = run_copy(monkeypatch, capsys, {"GATEWAY_STORAGE_BACKEND": "s3"})
     assert status == 2
     assert "GATEWAY_S3_ENDPOINT_URL" in err
 
 
-def test_migrate_into_an_unreachable_store_says_so(
+def test_copy_to_bucket_into_an_unreachable_store_says_so(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], s3_server: S3Server
 ) -> None:
-    env = migrate_env(s3_server, tmp_path) | {"GATEWAY_S3_SECRET_ACCESS_KEY": "a-wrong-secret"}
-    status, _, err = run_migrate(monkeypatch, capsys, env)
+    env = copy_env(s3_server, tmp_path) | {"GATEWAY_S3_SECRET_ACCESS_KEY": "a-wrong-secret"}
+    status, _, err = run_copy(monkeypatch, capsys, env)
     assert status == 2
     assert "rejected the secret access key" in err
 
 
 @pytest.mark.slow
-def test_migrate_resumes_after_being_killed(s3_server: S3Server, tmp_path: Path) -> None:
+def test_copy_to_bucket_resumes_after_being_killed(s3_server: S3Server, tmp_path: Path) -> None:
     files = layout_files(tmp_path / "data", 300)
-    env = {**os.environ, **migrate_env(s3_server, tmp_path / "data")}
-    command = [sys.executable, "-m", "gateway.storage", "migrate", "--concurrency", "1"]
+    env = {**os.environ, **copy_env(s3_server, tmp_path / "data")}
+    command = [sys.executable, "-m", "gateway.storage", "copy-to-bucket", "--concurrency", "1"]
     first = subprocess.Popen(command, cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     try:

@@ -1,5 +1,7 @@
 """Copy a local data dir's originals and thumbnails into the S3 bucket, resumable and verified by sha256.
 
+``python -m gateway.storage copy-to-bucket`` (alias ``migrate``, its first name) runs it.
+
 Each file goes to the key of its own relative path (the layout is shared). An object already
 present with the same size and sha256 is skipped, so a run that was interrupted is simply run
 again; one that differs is uploaded again. Every upload is read back and its sha256 compared.
@@ -21,7 +23,7 @@ from gateway.storage.s3 import S3BlobStore
 
 
 @dataclass
-class MigrationReport:
+class CopyReport:
     files: int = 0
     uploaded: int = 0
     replaced: int = 0
@@ -76,7 +78,7 @@ async def remote_sha256(store: S3BlobStore, key: str) -> str | None:
     return digest.hexdigest()
 
 
-class Migration:
+class BucketCopy:
     """One run over one data dir; ``verify_only`` uploads nothing and reports what differs."""
 
     def __init__(self, store: S3BlobStore, data_dir: Path, *, verify_only: bool = False, concurrency: int = 4) -> None:
@@ -84,9 +86,9 @@ class Migration:
         self.data_dir = data_dir
         self.verify_only = verify_only
         self.limiter = anyio.CapacityLimiter(concurrency)
-        self.report = MigrationReport()
+        self.report = CopyReport()
 
-    async def run(self) -> MigrationReport:
+    async def run(self) -> CopyReport:
         files, self.report.ignored = await anyio.to_thread.run_sync(blob_files, self.data_dir)
         self.report.files = len(files)
         async with anyio.create_task_group() as group:
