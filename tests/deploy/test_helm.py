@@ -210,6 +210,7 @@ def test_gpu_replicas_run_the_gpu_image_on_cuda_with_one_gpu_each() -> None:
     assert env["INFERENCE_DEVICE"] == "cuda", "a pod without a usable GPU must say so, not serve from the CPU"
     assert env["INFERENCE_MAX_BATCH"] == "16"
     assert env["INFERENCE_PRECISION"] == "fp16"
+    assert env["INFERENCE_RUNTIME"] == "onnxruntime", "OpenVINO is a CPU runtime, and not in the GPU image"
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     assert pod["nodeSelector"] == {"nvidia.com/gpu.present": "true"}
 
@@ -219,4 +220,8 @@ def test_cpu_replicas_ask_for_no_gpu_and_run_on_the_cpu(values: str) -> None:
     inference = container(render(VALUE_SETS[values]).deployment("inference"), "inference")
     assert "nvidia.com/gpu" not in str(inference["resources"])
     assert plain_env(inference)["INFERENCE_DEVICE"] == "cpu"
+    assert (plain_env(inference)["INFERENCE_RUNTIME"], plain_env(inference)["INFERENCE_OPENVINO_DECODER_WEIGHTS"]) == (
+        "auto",
+        "bf16",
+    )
     assert not inference["image"].startswith("image-pipeline-inference-gpu")
