@@ -23,8 +23,8 @@ from inference.model_files import (
     load_preprocess,
 )
 from inference.preprocess import pixel_values
-from inference.runtimes import Graphs, RuntimeSetting, VisionEncoder, choose_runtime, load_graphs
-from inference.sessions import Device, DeviceSetting, planned_device
+from inference.runtimes import Graphs, RuntimeSetting, VisionEncoder, load_served_graphs
+from inference.sessions import Device, DeviceSetting
 from inference.tokenizer import CaptionTokenizer
 
 
@@ -148,10 +148,12 @@ class BlipCaptioner:
         ``int8_decoder`` gives the decoder int8 weights."""
         manifest = load_manifest(model_dir, verify=True)
         generation = load_generation(model_dir)
-        chosen = choose_runtime(runtime, manifest.precision, planned_device(device))
+        graphs = load_served_graphs(
+            runtime, manifest.precision, model_dir, generation, threads, device, int8_decoder=int8_decoder
+        )
         return cls(
             manifest=manifest,
-            graphs=load_graphs(model_dir, generation, threads, chosen, device, int8_decoder=int8_decoder),
+            graphs=graphs,
             tokenizer=CaptionTokenizer(model_dir / TOKENIZER_FILE),
             preprocess=load_preprocess(model_dir),
             generation=generation,

@@ -7,7 +7,8 @@
   (``openvino_graphs``; optionally with int8 decoder weights). On a CPU without bf16, OpenVINO
   computes both in f32 from the fp32 weights.
 - ``auto``: ``openvino`` for an fp32 export served on a CPU whose OpenVINO plugin computes bf16
-  natively and where OpenVINO is installed; ``onnxruntime`` everywhere else.
+  natively and where OpenVINO is installed; ``onnxruntime`` everywhere else, and also where
+  OpenVINO was chosen but cannot load the graphs (a warning says why).
 
 The decode loop (``generate.greedy_decode``) is the same code on both runtimes.
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 import numpy as np
+import structlog
 from numpy.typing import NDArray
 
 from inference.generate import (
@@ -32,7 +34,9 @@ from inference.generate import (
     cross_attention_cache,
 )
 from inference.model_files import DECODER_FILE, VISION_FILE, GenerationConfig
-from inference.sessions import Device, DeviceSetting, DeviceUnavailableError, create_session, device_of
+from inference.sessions import Device, DeviceSetting, DeviceUnavailableError, create_session, device_of, planned_device
+
+log = structlog.get_logger("inference.runtimes")
 
 RuntimeSetting = Literal["auto", "onnxruntime", "openvino"]
 Runtime = Literal["onnxruntime", "openvino"]
@@ -89,7 +93,7 @@ def choose_runtime(
     setting: RuntimeSetting,
     precision: str,
     device: Device,
-    computes_bf16: Callable[[], bool] = openvino_computes_bf16,
+    computes_bf16: Callable[[], bool] | None = None,
 ) -> Runtime:
     """The runtime for an export of ``precision`` served on ``device`` (see the module docstring);
     ``openvino`` where it cannot serve raises ``RuntimeUnavailableError``."""
@@ -114,7 +118,7 @@ def choose_runtime(
         return "openvino"
     if device != "cpu" or precision != "fp32":
         return "onnxruntime"
-    return "openvino" if computes_bf16() else "onnxruntime"
+    return "openvino" if (computes_bf16 or openvino_computes_bf16)() else "onnxruntime"
 
 
 def load_graphs(
@@ -151,3 +155,26 @@ def load_graphs(
         providers=session.get_providers(),
         device=served_on,
     )
+
+
+def load_served_graphs(
+    setting: RuntimeSetting,
+    precision: str,
+    model_dir: Path,
+    generation: GenerationConfig,
+    threads: int,
+    device: DeviceSetting,
+    *,
+    int8_decoder: bool = False,
+) -> Graphs:
+    """The export's graphs on the runtime ``setting`` chooses; ``auto`` falls back to onnxruntime
+    when OpenVINO cannot load them (``openvino`` asked for by name raises instead)."""
+    chosen = choose_runtime(setting, precision, planned_device(device))
+    if chosen == "openvino" and setting == "auto":
+        try:
+            return load_graphs(model_dir, generation, threads, "openvino", device, int8_decoder=int8_decoder)
+        except Exception as exc:  # noqa: BLE001 (auto promises a working runtime, not this one)
+            reason = (str(exc).strip().splitlines() or [""])[0][:300]
+            log.warning("openvino_unusable", fallback="onnxruntime", error=type(exc).__name__, reason=reason)
+            chosen = "onnxruntime"
+    return load_graphs(model_dir, generation, threads, chosen, device, int8_decoder=int8_decoder)

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import structlog.testing
 from litestar.testing import AsyncTestClient
 from PIL import Image
 
@@ -92,6 +93,27 @@ def test_a_batch_on_openvino_decodes_each_image_as_alone(exported_model: ModelEx
     batched, _ = captioner.caption_batch(images, None, MAX_NEW_TOKENS)
     alone = [captioner.caption_batch([image], None, MAX_NEW_TOKENS)[0][0] for image in images]
     assert [row.token_ids for row in batched] == [row.token_ids for row in alone]
+
+
+def test_auto_serves_on_onnxruntime_when_openvino_cannot_load_and_openvino_by_name_fails(
+    exported_model: ModelExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inference.openvino_graphs
+    import inference.runtimes
+
+    def compile_fails(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Exception from src/core: unsupported operation\nsecond line")
+
+    monkeypatch.setattr(inference.runtimes, "openvino_computes_bf16", lambda: True)
+    monkeypatch.setattr(inference.openvino_graphs, "load_openvino_graphs", compile_fails)
+    model_dir = exported_model("tiny-random")
+    with structlog.testing.capture_logs() as logs:
+        captioner = BlipCaptioner.load(model_dir, threads=2, runtime="auto")
+    assert (captioner.runtime, captioner.providers) == ("onnxruntime", ["CPUExecutionProvider"])
+    [warning] = [entry for entry in logs if entry["event"] == "openvino_unusable"]
+    assert (warning["fallback"], warning["reason"]) == ("onnxruntime", "Exception from src/core: unsupported operation")
+    with pytest.raises(RuntimeError, match="unsupported operation"):
+        BlipCaptioner.load(model_dir, threads=2, runtime="openvino")
 
 
 def test_int8_decoder_weights_are_named_in_the_runtime_and_still_caption(exported_model: ModelExporter) -> None:
