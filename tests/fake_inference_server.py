@@ -19,7 +19,7 @@ class FakeInferenceServer:
 
     As a replica of a pool: ``caption_status`` answers captions with that status (``retry_after``
     sets the header), ``load_failed`` reports a model that failed to load for good, and
-    ``max_new_tokens_limit`` is what ``GET /v1/model`` reports. ``host``/``port`` pick the address.
+    ``max_new_tokens_limit`` and ``revision`` are what ``GET /v1/model`` reports. ``host``/``port`` pick the address.
     """
 
     def __init__(self, delay_s: float = 0.0, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -29,6 +29,7 @@ class FakeInferenceServer:
         self.retry_after: str | None = None
         self.load_failed = False
         self.max_new_tokens_limit: int | None = 128
+        self.revision: str | None = None
         self.in_flight = 0
         self.captions_served = 0
         self.request_ids: list[str] = []
@@ -69,7 +70,7 @@ class FakeInferenceServer:
 
             def do_GET(self) -> None:
                 if self.path == MODEL_INFO_PATH and fake.up:
-                    self._send(200, model_info_body(fake.max_new_tokens_limit))
+                    self._send(200, model_info_body(fake.max_new_tokens_limit, revision=fake.revision))
                 elif self.path == READY_PATH and fake.load_failed:
                     self._send(503, {"status": "not_ready", "state": "failed", "detail": "The model failed to load."})
                 elif self.path == READY_PATH and fake.up:

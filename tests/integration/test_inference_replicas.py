@@ -20,7 +20,7 @@ from gateway.replicas.pool import CaptionTokensUnservableError
 from tests.conftest import SettingsFactory, wait_for_status
 from tests.fake_inference_server import FakeInferenceServer
 from tests.processes import free_port
-from tests.support import REPO_ROOT, make_image_bytes, upload
+from tests.support import REPO_ROOT, make_image_bytes, problem_of, upload
 
 
 @pytest.fixture
@@ -134,3 +134,19 @@ async def test_a_model_that_failed_to_load_makes_captions_unavailable_at_once_an
         replicas[0].load_failed = False
         details = await wait_for_status(gateway, image_id, statuses=("completed",))
         assert details["caption"]["text"].startswith("a served caption")
+
+
+async def test_recaptioning_the_old_models_captions_is_refused_while_replicas_serve_different_models(
+    gateway: AsyncTestClient[Any], replicas: list[FakeInferenceServer]
+) -> None:
+    replicas[0].revision, replicas[1].revision = "r1", "r2"  # a model switch half rolled out
+
+    refused = await gateway.post("/api/captions/recaption", json={"all": False})
+
+    assert refused.status_code == 409
+    problem = problem_of(refused)
+    assert problem["type"].endswith("replicas-disagree")
+    assert "fake-blip@r1" in problem["detail"] and "fake-blip@r2" in problem["detail"]
+    assert (await gateway.post("/api/captions/recaption", json={"all": True})).status_code == 202, "all needs no model"
+    replicas[0].revision = "r2"  # the roll-out finished
+    assert (await gateway.post("/api/captions/recaption", json={"all": False})).status_code == 202
