@@ -256,6 +256,20 @@ def spread(values: list[float], digits: int = 2) -> str:
     return f"{statistics.median(values):.{digits}f} ({min(values):.{digits}f}-{max(values):.{digits}f})"
 
 
+def require_cuda() -> None:
+    """``--device cuda`` measures on a GPU or not at all: say what is missing before any export."""
+    import onnxruntime as ort
+    import torch
+
+    missing = []
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        missing.append(f"onnxruntime {ort.__version__} has no CUDA provider (install the gpu extra, onnxruntime-gpu)")
+    if not torch.cuda.is_available():
+        missing.append(f"torch {torch.__version__} sees no CUDA device (a CUDA build of torch and a GPU are needed)")
+    if missing:
+        raise SystemExit("--device cuda: " + "; ".join(missing) + ".")
+
+
 def default_config() -> str:
     """The row the service's defaults serve on this CPU (``INFERENCE_RUNTIME=auto``, fp32 export)."""
     from inference.runtimes import openvino_computes_bf16
@@ -306,6 +320,8 @@ def main() -> None:
     if args.worker:
         worker(args.worker, args.batch, args.iterations, args.device)
         return
+    if args.device == "cuda":
+        require_cuda()
     for precision in ("fp32", "fp16") if args.device == "cuda" else ("fp32", "int8"):
         ensure_export(precision)
     if args.int8_steps:
