@@ -31,6 +31,9 @@ from tests.support import CORPUS_DIR, corpus_rows, make_image_bytes, problem_of
 ACCEPTED = [row["file"] for row in corpus_rows() if row["expected"] == "accept"]
 MAX_NEW_TOKENS = 12
 BF16_MIN_TOKEN_AGREEMENT = 0.6
+F32_MIN_TOKEN_AGREEMENT = 0.95
+"""OpenVINO in f32 gave onnxruntime fp32's tokens exactly (441 of 441 on a Xeon); other CPUs' kernels
+round differently, and tiny-random's ties are close."""
 """tiny-random's random weights (initializer range 0.5) make its argmax touchy: bench.agreement measured
 73.6 % identical tokens in bf16 (and 100 % in f32); a trained model's margins are far wider."""
 
@@ -84,7 +87,24 @@ def test_openvino_captions_like_onnxruntime_fp32(exported_model: ModelExporter, 
         f"tiny-random, {openvino.runtime} vs onnxruntime fp32 on {len(images)} photos: "
         f"{result.same_captions}/{result.images} identical captions, {agreement:.1%} identical tokens"
     )
-    assert agreement >= (BF16_MIN_TOKEN_AGREEMENT if cpu_computes_bf16() else 1.0)
+    assert agreement >= (BF16_MIN_TOKEN_AGREEMENT if cpu_computes_bf16() else F32_MIN_TOKEN_AGREEMENT)
+
+
+def test_openvino_in_f32_captions_as_onnxruntime_fp32_on_any_cpu(
+    exported_model: ModelExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import inference.openvino_graphs
+
+    monkeypatch.setattr(inference.openvino_graphs, "compute_precision", lambda core: "f32")
+    model_dir = exported_model("tiny-random")
+    reference = BlipCaptioner.load(model_dir, threads=2, runtime="onnxruntime")
+    openvino = BlipCaptioner.load(model_dir, threads=2, runtime="openvino")
+    assert openvino.runtime == "openvino-f32"
+    images = photos()
+    expected = [reference.caption_batch([image], None, MAX_NEW_TOKENS)[0][0] for image in images]
+    got = [openvino.caption_batch([image], None, MAX_NEW_TOKENS)[0][0] for image in images]
+    result = compare(openvino.runtime, expected, got, prefix=1)
+    assert result.same_tokens / result.tokens >= F32_MIN_TOKEN_AGREEMENT
 
 
 def test_a_batch_on_openvino_decodes_each_image_as_alone(exported_model: ModelExporter) -> None:
