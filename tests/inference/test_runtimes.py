@@ -95,7 +95,7 @@ def test_openvino_in_f32_captions_as_onnxruntime_fp32_on_any_cpu(
 ) -> None:
     import inference.openvino_graphs
 
-    monkeypatch.setattr(inference.openvino_graphs, "compute_precision", lambda core: "f32")
+    monkeypatch.setattr(inference.openvino_graphs, "compute_precision", lambda _core: "f32")
     model_dir = exported_model("tiny-random")
     reference = BlipCaptioner.load(model_dir, threads=2, runtime="onnxruntime")
     openvino = BlipCaptioner.load(model_dir, threads=2, runtime="openvino")
