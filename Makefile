@@ -79,10 +79,10 @@ bench-search: install db ## Caption search p50/p95 at 10k, 100k and 1M images, S
 bench-upload-caption: install ## A 12 MP JPEG from upload to caption through both services (BLIP-large, random weights)
 	$(BIN)/python -m bench.upload_caption
 
-bench-agreement: install ## How often int8 captions agree with fp32 (MODEL_DIR=your fp32 export; default tiny-random)
-	$(BIN)/python -m bench.agreement --model-dir $(or $(MODEL_DIR),tiny-random)
+bench-agreement: install ## How often int8, OpenVINO bf16 and PyTorch bf16 captions agree with fp32 (MODEL_DIR, HF_DIR; default tiny-random)
+	$(BIN)/python -m bench.agreement --model-dir $(or $(MODEL_DIR),tiny-random) $(if $(HF_DIR),--hf-dir $(HF_DIR))
 
-bench-inference: install ## BLIP-large (random weights): PyTorch fp32 and bf16 vs our ONNX fp32/int8
+bench-inference: install ## BLIP-large (random weights): PyTorch fp32 and bf16 vs our exports on onnxruntime and OpenVINO
 	$(BIN)/python -m bench.inference
 
 clean: ## Remove caches (keeps .venv, data and logs)
