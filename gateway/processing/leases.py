@@ -1,4 +1,5 @@
-"""What every claim loop does the same way: renew a held claim's lease, and idle until woken."""
+"""What every claim loop does the same way: renew a held claim's lease, idle until woken, and give
+back the claims still held when it stops."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 
+import structlog
 from sqlmodel import Session
 
 from gateway.errors import StorageUnavailableError
@@ -18,6 +20,28 @@ async def keep_renewing(database: Database, renew: Callable[[Session], object], 
         await asyncio.sleep(lease_s / 3)
         with contextlib.suppress(StorageUnavailableError):
             await database.write(renew)
+
+
+async def give_back(
+    database: Database,
+    held: set[str],
+    release: Callable[[Session, list[str]], int],
+    log: structlog.BoundLogger,
+    what: str,
+) -> None:
+    """Release the claims whose tokens are in ``held`` (queued again, free for any gateway), logging
+    ``<what>_released``; a storage failure leaves them to expire and logs ``<what>_not_released``."""
+    tokens = sorted(held)
+    if not tokens:
+        return
+    released_event, not_released_event = what + "_released", what + "_not_released"  # structlog event names
+    try:
+        released = await database.write(lambda session: release(session, tokens))
+    except StorageUnavailableError as exc:
+        log.warning(not_released_event, count=len(tokens), error=exc.detail)
+        return
+    held.difference_update(tokens)
+    log.info(released_event, count=released)
 
 
 async def idle(wakeup: asyncio.Event, poll_interval_s: float) -> None:

@@ -21,7 +21,7 @@ from gateway.errors import CaptionRejectedError, InferenceUnavailableError, Stor
 from gateway.persistence.models import Image
 from gateway.persistence.recaptions import RecaptionRepository
 from gateway.persistence.transitions import RecaptionOutcome
-from gateway.processing.leases import idle, keep_renewing
+from gateway.processing.leases import give_back, idle, keep_renewing
 from gateway.processing.services import ProcessingServices
 from gateway.replicas.client import made_by
 from servicekit.background import BackgroundLoops
@@ -53,18 +53,13 @@ class Recaptioner:
         """End every loop, then give back the claims still held (queued again, free for any gateway)."""
         self._stopping = True
         await self._loops.stop()
-        tokens = sorted(self._held_tokens)
-        if not tokens:
-            return
-        try:
-            released = await self.services.database.write(
-                lambda session: RecaptionRepository(session).release_recaption_claims(tokens)
-            )
-        except StorageUnavailableError as exc:
-            log.warning("recaption_claims_not_released", count=len(tokens), error=exc.detail)
-            return
-        self._held_tokens.difference_update(tokens)
-        log.info("recaption_claims_released", count=released)
+        await give_back(
+            self.services.database,
+            self._held_tokens,
+            lambda session, tokens: RecaptionRepository(session).release_recaption_claims(tokens),
+            log,
+            "recaption_claims",
+        )
 
     async def _loop(self) -> None:
         while not self._stopping:

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from gateway.errors import StorageUnavailableError
 from gateway.persistence.models import Image
 from gateway.persistence.repository import ImageRepository
-from gateway.processing.leases import idle, keep_renewing
+from gateway.processing.leases import give_back, idle, keep_renewing
 from gateway.processing.pipeline import ImagePipeline
 from gateway.processing.services import ProcessingServices
 from servicekit.background import BackgroundLoops
@@ -61,18 +61,13 @@ class Worker:
         """End every loop, then give back the claims of images still in flight."""
         self._stopping = True
         await self._loops.stop()
-        tokens = sorted(self._held_tokens)
-        if not tokens:
-            return
-        try:
-            released = await self.services.database.write(
-                lambda session: ImageRepository(session).release_claims(tokens)
-            )
-        except StorageUnavailableError as exc:
-            log.warning("claims_not_released", count=len(tokens), error=exc.detail)
-            return
-        self._held_tokens.difference_update(tokens)
-        log.info("claims_released", count=released)
+        await give_back(
+            self.services.database,
+            self._held_tokens,
+            lambda session, tokens: ImageRepository(session).release_claims(tokens),
+            log,
+            "claims",
+        )
 
     async def _claim_loop(self) -> None:
         while not self._stopping:
