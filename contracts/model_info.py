@@ -33,7 +33,7 @@ class ModelInfo(BaseModel):
     providers: list[str] = Field(
         default_factory=list,
         description="Execution providers the model's onnxruntime sessions really have, in priority order; "
-        "empty until the model is loaded.",
+        "empty until the model is loaded, and when OpenVINO runs it (see `runtime`).",
     )
     device: Literal["cpu", "cuda"] | None = Field(
         default=None, description="Where the model runs (cuda only with the CUDA provider); null until loaded."
